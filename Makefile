@@ -1,0 +1,40 @@
+# tether: the commands a user types. The build itself is CMake; this file
+# only names configurations so that `make test` and friends work from a
+# fresh clone.
+
+JOBS    ?= $(shell nproc 2>/dev/null || echo 2)
+PREFIX  ?= /usr/local
+BUILD   ?= build
+
+CMAKE_GCC   = cmake -S . -B $(BUILD)/gcc -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_C_COMPILER=gcc
+CMAKE_ASAN  = cmake -S . -B $(BUILD)/asan -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_COMPILER=clang -DTETHER_SANITIZE=address
+CMAKE_BENCH = cmake -S . -B $(BUILD)/bench -DCMAKE_BUILD_TYPE=Release -DCMAKE_C_COMPILER=gcc -DTETHER_BENCH=ON -DTETHER_TESTS=OFF
+
+.PHONY: all lib demo test test-gcc test-asan bench install clean
+
+all: lib
+
+lib:
+	@$(CMAKE_GCC) >/dev/null
+	@cmake --build $(BUILD)/gcc -j $(JOBS)
+
+# The tour of every capability.
+demo: lib
+	@$(BUILD)/gcc/examples/tour
+
+# The suite twice: gcc with checked mode off by default, then clang under
+# AddressSanitizer + UndefinedBehaviorSanitizer with checked mode on.
+test:
+	@sh scripts/run-tests.sh $(BUILD) $(JOBS)
+
+bench:
+	@sh scripts/install-peers.sh
+	@$(CMAKE_BENCH) >/dev/null
+	@cmake --build $(BUILD)/bench -j $(JOBS)
+	@sh bench/run.sh $(BUILD)/bench
+
+install: lib
+	@cmake --install $(BUILD)/gcc --prefix $(PREFIX)
+
+clean:
+	rm -rf $(BUILD)

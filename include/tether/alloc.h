@@ -1,0 +1,120 @@
+/*
+ * tether/alloc.h: allocation and the write barrier.
+ *
+ * Allocation returns zeroed memory. Small objects are bump-allocated inline
+ * from the thread's buffer for their size class; everything else (a new
+ * run, a new block, a collection, a large object, checked mode) goes out of
+ * line. Every object carries one header word (its type); arrays also hold
+ * their length in the first payload word.
+ *
+ * A collection can run inside any allocation, so a tt_ref held only in a C
+ * variable across an allocation may be reclaimed: keep it in a local
+ * (roots.h) or in a field of a reachable object. Objects never move.
+ */
+#ifndef TETHER_ALLOC_H
+#define TETHER_ALLOC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core.h"
+#include "fast.h"
+#include "type.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Out-of-line paths; call the macros below instead. */
+TT_API tt_ref tt__alloc_slow(tt_thread *t, const tt_type *ty, size_t n, int is_array,
+                             const char *file, int line);
+TT_API void tt__store_checked(tt_thread *t, tt_ref obj, tt_ref *field, tt_ref val,
+                              const char *file, int line);
+TT_API int tt__array_set_slow(tt_thread *t, tt_ref arr, size_t i, tt_ref val, const char *file,
+                              int line);
+
+static inline tt_ref tt__bump(tt_thread *t, const tt_type *ty, uintptr_t bytes)
+{
+    struct tt__fast *f = (struct tt__fast *)t;
+    struct tt__alloc_buf *b = &f->buf[bytes >> 3];
+    uintptr_t p = b->cursor;
+    if (TT_LIKELY(bytes <= b->limit - p)) {
+        b->cursor = p + bytes;
+        *(uintptr_t *)p = (uintptr_t)ty;
+        return (tt_ref){p + sizeof(uintptr_t)};
+    }
+    return TT_NULL;
+}
+
+/* Allocate one zeroed object of fixed-size type ty (for an array type: an
+ * empty array). Returns TT_NULL with the last error set on failure:
+ * TT_ENOMEM (heap full after a full collection), TT_EINVAL (bad type; in
+ * checked mode a misuse report). May collect. */
+#define tt_alloc(t, ty) tt_alloc_at((t), (ty), TT_HERE)
+static inline tt_ref tt_alloc_at(tt_thread *t, const tt_type *ty, const char *file, int line)
+{
+    struct tt__fast *f = (struct tt__fast *)t;
+    if (TT_LIKELY(!f->slow)) {
+        uintptr_t bytes = ((uintptr_t)ty->size + 15) & ~(uintptr_t)7;
+        if (TT_LIKELY(bytes <= TT__INLINE_MAX)) {
+            tt_ref r = tt__bump(t, ty, bytes);
+            if (TT_LIKELY(r.bits != 0)) return r;
+        }
+    }
+    return tt__alloc_slow(t, ty, 0, 0, file, line);
+}
+
+/* Allocate an array of n zeroed elements of array type ty. Returns TT_NULL
+ * with the last error set on failure: TT_ENOMEM, TT_EINVAL (not an array
+ * type, or a size that overflows). May collect. */
+#define tt_alloc_array(t, ty, n) tt_alloc_array_at((t), (ty), (n), TT_HERE)
+static inline tt_ref tt_alloc_array_at(tt_thread *t, const tt_type *ty, size_t n,
+                                       const char *file, int line)
+{
+    struct tt__fast *f = (struct tt__fast *)t;
+    if (TT_LIKELY(!f->slow && n <= TT__INLINE_MAX)) {
+        uintptr_t bytes = ((uintptr_t)ty->size + (uintptr_t)ty->elem_size * n + 15) & ~(uintptr_t)7;
+        if (TT_LIKELY(bytes <= TT__INLINE_MAX && ty->elem_size != 0)) {
+            tt_ref r = tt__bump(t, ty, bytes);
+            if (TT_LIKELY(r.bits != 0)) {
+                *(size_t *)r.bits = n;
+                return r;
+            }
+        }
+    }
+    return tt__alloc_slow(t, ty, n, 1, file, line);
+}
+
+/* The write barrier: store val into the reference field *field of obj.
+ * Every store of a tt_ref into a heap object must go through it (or
+ * tt_array_set), so that generational and incremental collection can come
+ * without changing programs. Today it is a plain store. In checked mode it
+ * verifies that obj is a live object of this heap, that field lies inside
+ * it, and that val is TT_NULL or a live object of this heap. */
+#define tt_store(t, obj, field, val) tt_store_at((t), (obj), (field), (val), TT_HERE)
+static inline void tt_store_at(tt_thread *t, tt_ref obj, tt_ref *field, tt_ref val,
+                               const char *file, int line)
+{
+    if (TT_UNLIKELY(((struct tt__fast *)t)->slow)) {
+        tt__store_checked(t, obj, field, val, file, line);
+        return;
+    }
+    *field = val;
+}
+
+/* Store val as element i of ref array arr through the write barrier.
+ * Returns TT_OK, or TT_ERANGE if i is out of range (nothing stored). */
+#define tt_array_set(t, arr, i, val) tt_array_set_at((t), (arr), (i), (val), TT_HERE)
+static inline int tt_array_set_at(tt_thread *t, tt_ref arr, size_t i, tt_ref val,
+                                  const char *file, int line)
+{
+    if (TT_UNLIKELY(((struct tt__fast *)t)->slow || i >= tt_array_length(arr)))
+        return tt__array_set_slow(t, arr, i, val, file, line);
+    ((tt_ref *)tt_array_data(arr))[i] = val;
+    return TT_OK;
+}
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,202 @@
+/*
+ * tether/core.h: references, status codes, errors, heap and thread lifecycle.
+ *
+ * Everything in tether hangs off a tt_heap. A program opens a heap, attaches
+ * each mutator thread to it (tt_thread), allocates through the thread, roots
+ * what it keeps in local frames or global references, and closes the heap.
+ *
+ * Errors: every function that can fail returns a status (TT_OK or a negative
+ * TT_E* code) or a null value (TT_NULL, a null handle, NULL), and records the
+ * code and a message in the calling OS thread's last-error record, read with
+ * tt_last_error(). Misuse detected in checked mode is reported through the
+ * heap's misuse handler (default: print to stderr and abort).
+ *
+ * Thread-safety of this release: a heap and its threads may be used from one
+ * OS thread at a time. Several heaps may be used from different OS threads
+ * concurrently; they share nothing.
+ */
+#ifndef TETHER_CORE_H
+#define TETHER_CORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(TT_BUILDING_LIBRARY) && defined(__GNUC__)
+#define TT_API __attribute__((visibility("default")))
+#else
+#define TT_API
+#endif
+
+#define TT_LIKELY(x) __builtin_expect(!!(x), 1)
+#define TT_UNLIKELY(x) __builtin_expect(!!(x), 0)
+
+/* The call site, passed by the convenience macros so that errors and
+ * misuse reports name the caller's file:line. */
+#define TT_HERE __FILE__, __LINE__
+
+/* ------------------------------------------------------------------ */
+/* References                                                           */
+
+/* A reference to a heap object. A distinct type, so the compiler rejects
+ * mixing GC references with foreign addresses (void *). The bits are the
+ * address of the object's payload; objects never move, so the address is
+ * stable for the object's whole life. Zero is the null reference. */
+typedef struct tt_ref {
+    uintptr_t bits;
+} tt_ref;
+
+#define TT_NULL ((tt_ref){0})
+
+static inline int tt_is_null(tt_ref r) { return r.bits == 0; }
+static inline int tt_same(tt_ref a, tt_ref b) { return a.bits == b.bits; }
+
+/* The object's payload address, stable while the object lives. NULL for
+ * TT_NULL. The memory is owned by the heap: do not free it. */
+static inline void *tt_ptr(tt_ref r) { return (void *)r.bits; }
+
+/* Typed payload access: TT_PTR(struct pair, r)->left. */
+#define TT_PTR(T, r) ((T *)tt_ptr(r))
+
+/* ------------------------------------------------------------------ */
+/* Status codes and the last error                                      */
+
+enum {
+    TT_OK = 0,
+    TT_ENOMEM = -1,  /* heap or OS memory exhausted after a full collection */
+    TT_EINVAL = -2,  /* bad argument: null, zero or absurd size, bad type */
+    TT_ESTALE = -3,  /* a handle used after its frame popped or it was freed */
+    TT_ECLOSED = -4, /* heap closed or thread detached */
+    TT_EMISUSE = -5, /* API misuse detected (checked mode), handler returned */
+    TT_ERANGE = -6,  /* index or capacity out of range */
+    TT_ESTATE = -7   /* call not allowed in the current state */
+};
+
+/* The last error recorded on the calling OS thread. */
+typedef struct tt_error {
+    int code;          /* TT_E* code; TT_OK if none since tt_clear_error */
+    const char *file;  /* caller's file, when the call went through a macro */
+    int line;          /* caller's line, 0 if unknown */
+    char message[256]; /* what failed and why */
+} tt_error;
+
+/* The calling OS thread's last error. Never NULL; valid until the thread's
+ * next tether call. Thread-safe (thread-local). */
+TT_API const tt_error *tt_last_error(void);
+
+/* Reset the calling OS thread's last error to TT_OK. */
+TT_API void tt_clear_error(void);
+
+/* A constant name for a status code ("TT_ENOMEM"), "TT_?" if unknown. */
+TT_API const char *tt_status_name(int code);
+
+/* ------------------------------------------------------------------ */
+/* Misuse reports (checked mode)                                        */
+
+typedef struct tt_misuse {
+    int code;            /* the status the API call will return */
+    const char *what;    /* short name of the misuse: "local-after-pop" */
+    const char *file;    /* caller's file:line */
+    int line;
+    const char *message; /* full text: what, where and why */
+} tt_misuse;
+
+/* Called on every detected misuse. If it returns, the API call fails with
+ * m->code and the heap is left unchanged by that call. */
+typedef void (*tt_misuse_handler)(const tt_misuse *m, void *ctx);
+
+/* The default handler: prints the message to stderr and aborts. */
+TT_API void tt_misuse_abort(const tt_misuse *m, void *ctx);
+
+/* ------------------------------------------------------------------ */
+/* Configuration                                                        */
+
+enum {
+    TT_CHECKED_DEFAULT = 0, /* on if the environment has TT_CHECKED=1 */
+    TT_CHECKED_ON = 1,
+    TT_CHECKED_OFF = 2      /* off whatever the environment says */
+};
+
+/* Page hooks, so that an embedder can supply memory or tests can inject
+ * failures. reserve returns `bytes` of zeroed, read-write memory aligned to
+ * `align` (a power of two, at least the page size) or NULL; release returns
+ * it; decommit tells that the range may be dropped and must read as zero
+ * when next used (return 0 on success, nonzero if it could not). */
+typedef struct tt_page_hooks {
+    void *(*reserve)(size_t bytes, size_t align, void *ctx);
+    void (*release)(void *p, size_t bytes, void *ctx);
+    int (*decommit)(void *p, size_t bytes, void *ctx);
+    void *ctx;
+} tt_page_hooks;
+
+typedef struct tt_config {
+    /* Bytes allocated before the first collection. 0: 4 MiB. */
+    size_t initial_size;
+    /* Hard limit on the heap's footprint (blocks plus large objects). When
+     * an allocation would pass it, a full collection runs first; if it still
+     * does not fit, the allocation fails with TT_ENOMEM. 0: no limit. */
+    size_t max_size;
+    /* After a collection that left L live bytes, the next one comes after
+     * max(initial_size, L * growth_percent / 100) more bytes. 0: 100. */
+    unsigned growth_percent;
+    /* TT_CHECKED_DEFAULT, TT_CHECKED_ON or TT_CHECKED_OFF. */
+    int checked;
+    /* Local slots of the base frame each thread gets on attach. 0: 16. */
+    unsigned base_frame_capacity;
+    /* Misuse handler; NULL: tt_misuse_abort. */
+    tt_misuse_handler on_misuse;
+    void *misuse_ctx;
+    /* Page source; NULL: mmap/madvise/munmap. Copied at open. */
+    const tt_page_hooks *pages;
+} tt_config;
+
+/* Fill *cfg with the defaults (the same as a zeroed tt_config). */
+TT_API void tt_config_init(tt_config *cfg);
+
+/* ------------------------------------------------------------------ */
+/* Heaps and threads                                                    */
+
+typedef struct tt_heap tt_heap;
+typedef struct tt_thread tt_thread;
+
+/* Open a heap. cfg may be NULL for the defaults. Returns NULL on failure
+ * (TT_EINVAL for an inconsistent config, TT_ENOMEM) with the last error set.
+ * Several heaps may exist in one process; they share nothing. */
+TT_API tt_heap *tt_heap_open(const tt_config *cfg);
+
+/* Close a heap: detaches every thread still attached, frees every object,
+ * handle and byte the heap took from the OS. The heap and its threads are
+ * dead afterwards; in checked mode any later use of them is reported as
+ * misuse (their descriptors are kept, marked dead, until process exit),
+ * otherwise it is undefined. NULL is ignored. */
+TT_API void tt_heap_close(tt_heap *h);
+
+/* Whether checked mode is on for this heap. */
+TT_API int tt_heap_checked(const tt_heap *h);
+
+/* Attach the calling mutator to h. The thread gets its own allocation
+ * buffers and a base local frame (cfg->base_frame_capacity slots). Returns
+ * NULL on failure (TT_ENOMEM, TT_ECLOSED). */
+#define tt_thread_attach(h) tt_thread_attach_at((h), TT_HERE)
+TT_API tt_thread *tt_thread_attach_at(tt_heap *h, const char *file, int line);
+
+/* Detach a thread: its locals stop being roots and the handle dies. Frames
+ * still open beyond the base frame are misuse in checked mode. */
+#define tt_thread_detach(t) tt_thread_detach_at((t), TT_HERE)
+TT_API void tt_thread_detach_at(tt_thread *t, const char *file, int line);
+
+/* The heap a thread is attached to. */
+TT_API tt_heap *tt_thread_heap(const tt_thread *t);
+
+/* Force a full collection now. Returns TT_OK, or TT_ECLOSED. */
+#define tt_collect(t) tt_collect_at((t), TT_HERE)
+TT_API int tt_collect_at(tt_thread *t, const char *file, int line);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

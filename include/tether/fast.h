@@ -1,0 +1,66 @@
+/*
+ * tether/fast.h: the part of a thread's state that the inline fast paths
+ * read. Not API: the layout changes between releases; use the functions in
+ * alloc.h and roots.h.
+ *
+ * A tt_thread starts with a struct tt__fast. Every inline fast path first
+ * tests `slow`: it is nonzero when the thread must take the out-of-line
+ * path for every call (checked mode, a detached thread, a pending
+ * safepoint), so the fast paths need no other mode test.
+ */
+#ifndef TETHER_FAST_H
+#define TETHER_FAST_H
+
+#include <stdint.h>
+
+#include "core.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Sizes up to this many bytes (header included) are bump-allocated inline
+ * from a per-thread buffer indexed by size / 8. */
+#define TT__INLINE_MAX 256
+#define TT__INLINE_CLASSES (TT__INLINE_MAX / 8 + 1)
+/* All small size classes: the inline ones (index = size / 8), then four
+ * per doubling from 320 to 16384 bytes. */
+#define TT__NCLASSES (TT__INLINE_CLASSES + 24)
+
+struct tt__alloc_buf {
+    uintptr_t cursor; /* next free byte of the current run */
+    uintptr_t limit;  /* end of the current run */
+};
+
+/* One open local frame. */
+struct tt__frame_rec {
+    uint32_t saved_top;   /* slot reserved in the parent for the escape */
+    uint32_t limit;       /* this frame's guaranteed end (exclusive) */
+    uint32_t serial;      /* this frame's serial, stored in its locals */
+    uint32_t capacity;    /* as requested, for messages */
+    const char *file;     /* where it was pushed */
+    int line;
+};
+
+struct tt__fast {
+    uint64_t sig;
+    uint32_t slow;         /* nonzero: take the out-of-line path */
+    uint32_t checked;      /* checked mode on */
+    tt_ref *locals;        /* local slots, [0, local_top) in use */
+    uint32_t *local_serial; /* serial of the frame owning each slot */
+    uint32_t local_top;
+    uint32_t local_limit;  /* end of the current frame's guaranteed room */
+    uint32_t local_cap;    /* slots allocated in locals / local_serial */
+    uint32_t serial;       /* serial of the current frame */
+    uint32_t frame_top;    /* frames[0, frame_top) are open */
+    uint32_t frame_cap;
+    uint32_t serial_next;  /* next frame serial to hand out */
+    uint32_t pad_;
+    struct tt__frame_rec *frames;
+    struct tt__alloc_buf buf[TT__NCLASSES];
+};
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,70 @@
+/*
+ * tether/stats.h: statistics and the heap verifier.
+ */
+#ifndef TETHER_STATS_H
+#define TETHER_STATS_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "core.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Pause histogram: bucket i counts pauses in [2^i, 2^(i+1)) microseconds
+ * (bucket 0 also holds pauses under 1 us; the last bucket is open). */
+#define TT_PAUSE_BUCKETS 24
+
+typedef struct tt_stats {
+    uint64_t collections;       /* completed collections */
+    uint64_t pause_ns_total;    /* sum of all pauses */
+    uint64_t pause_ns_max;
+    uint64_t pause_ns_p50;      /* percentiles, upper bound of their bucket */
+    uint64_t pause_ns_p90;
+    uint64_t pause_ns_p99;
+    uint64_t pause_hist[TT_PAUSE_BUCKETS];
+    uint64_t bytes_allocated;   /* total bytes handed out since open, headers included */
+    uint64_t live_bytes;        /* marked by the last collection */
+    uint64_t live_objects;      /* marked by the last collection */
+    uint64_t heap_bytes;        /* footprint now: blocks held from the OS plus large objects */
+    uint64_t heap_bytes_peak;
+    uint64_t large_objects;     /* large objects alive now (not yet reclaimed) */
+    uint64_t next_collection;   /* bytes of allocation until the next collection */
+    uint64_t globals;           /* global references in use */
+    uint64_t weaks;             /* weak references in use */
+} tt_stats;
+
+/* Read h's statistics. */
+TT_API void tt_heap_stats(const tt_heap *h, tt_stats *out);
+
+/* Print statistics in a readable form, one item per line. */
+TT_API void tt_stats_print(const tt_stats *s, FILE *out);
+
+/* What the verifier found. */
+typedef struct tt_verify_report {
+    uint64_t objects; /* reachable objects visited */
+    uint64_t bytes;   /* their footprint, headers included */
+    uint64_t errors;  /* corrupt headers or references found */
+} tt_verify_report;
+
+/* Walk every object reachable from the roots, checking that each header
+ * names a valid type and that each reference field is null or points to a
+ * live object of this heap. Fills *out (may be NULL). Returns TT_OK if
+ * nothing was wrong, TT_EINVAL otherwise (the first problem is described in
+ * the last error). Does not collect or allocate from the heap. */
+#define tt_heap_verify(t, out) tt_heap_verify_at((t), (out), TT_HERE)
+TT_API int tt_heap_verify_at(tt_thread *t, tt_verify_report *out, const char *file, int line);
+
+/* Whether r is the payload address of an object in the heap of t that has
+ * not been reclaimed: 1 or 0. Exact in checked mode, where a collection
+ * erases the headers of the objects it finds dead; otherwise an object
+ * found dead still answers 1 until its memory is reused. Costs a table
+ * look-up; never faults, whatever r holds. */
+TT_API int tt_is_object(tt_thread *t, tt_ref r);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

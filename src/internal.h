@@ -1,0 +1,326 @@
+/*
+ * internal.h: the shapes shared by tether's sources. Not for programs.
+ *
+ * Memory layout. The small-object space is made of chunks of 4 MiB, each
+ * aligned to its size. A chunk starts with its mark bitmap (one bit per
+ * 8-byte granule of the chunk: 64 KiB), then one block's worth of chunk
+ * header and block descriptors, then 62 data blocks of 64 KiB. Every data
+ * block holds objects of one size class, laid out at multiples of the slot
+ * size from the block start. An object is one header word (its type, with
+ * flag bits in the low three bits) followed by its payload; a tt_ref points
+ * at the payload. The mark bit of an object is the bit of its header word.
+ *
+ * Allocation bumps a cursor through a "run" of consecutive free slots in a
+ * block; the free runs are the slots left unmarked by the last collection,
+ * found lazily as the allocator reaches them (lazy sweeping). Large objects
+ * (payload plus header over 16 KiB) get pages of their own, preceded by a
+ * tt__large record that holds their mark.
+ */
+#ifndef TT_INTERNAL_H
+#define TT_INTERNAL_H
+
+#ifndef TT__INSIDE_SRC
+#error "src/internal.h is internal to tether: include <tether.h> instead"
+#endif
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "tether.h"
+
+#define TT_HIDDEN __attribute__((visibility("hidden")))
+
+#ifdef TT_NO_CHECKS
+#define TT__CHECKS_BUILT 0
+#else
+#define TT__CHECKS_BUILT 1
+#endif
+
+/* ------------------------------------------------------------------ */
+/* Geometry                                                             */
+
+#define TT__GRANULE 8u
+#define TT__BLOCK_SHIFT 16
+#define TT__BLOCK_SIZE ((size_t)1 << TT__BLOCK_SHIFT)          /* 64 KiB */
+#define TT__CHUNK_SHIFT 22
+#define TT__CHUNK_SIZE ((size_t)1 << TT__CHUNK_SHIFT)          /* 4 MiB */
+#define TT__CHUNK_MASK (TT__CHUNK_SIZE - 1)
+#define TT__BLOCKS_PER_CHUNK (TT__CHUNK_SIZE / TT__BLOCK_SIZE) /* 64 */
+#define TT__META_BLOCKS 2u                                     /* bitmap + header */
+#define TT__LARGE_MIN 16385u /* objects (header included) this big are large */
+#define TT__PAGE 4096u
+
+/* Header word flags. Types are 8-aligned, leaving three bits. */
+#define TT__HDR_LARGE ((uintptr_t)1) /* object lives in the large space */
+#define TT__HDR_FLAGS ((uintptr_t)7)
+
+/* Signatures (MPS-style): set last on init, destroyed first on finish. */
+#define TT__HEAP_SIG UINT64_C(0x74744845415030aa)
+#define TT__HEAP_DEAD UINT64_C(0x7474444541444845)
+#define TT__THREAD_SIG UINT64_C(0x7474544852443031)
+#define TT__THREAD_DEAD UINT64_C(0x7474444541445448)
+#define TT__CHUNK_SIG UINT64_C(0x747443484e4b3031)
+#define TT__LARGE_SIG UINT64_C(0x74744c4152474531)
+
+/* Reasons for a thread's `slow` word. */
+#define TT__SLOW_CHECKED 1u
+#define TT__SLOW_DEAD 2u
+
+static inline uintptr_t tt__align_up(uintptr_t x, uintptr_t a) { return (x + a - 1) & ~(a - 1); }
+
+/* ------------------------------------------------------------------ */
+/* Errors and misuse (error.c)                                          */
+
+TT_HIDDEN int tt__fail(int code, const char *file, int line, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+TT_HIDDEN int tt__misuse(tt_heap *h, int code, const char *what, const char *file, int line,
+                         const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+
+/* ------------------------------------------------------------------ */
+/* Pages (os.c)                                                         */
+
+TT_HIDDEN void tt__pages_default(tt_page_hooks *out);
+TT_HIDDEN void *tt__pages_reserve(tt_heap *h, size_t bytes, size_t align);
+TT_HIDDEN void tt__pages_release(tt_heap *h, void *p, size_t bytes);
+TT_HIDDEN int tt__pages_decommit(tt_heap *h, void *p, size_t bytes);
+/* Grow an array held in pages from old_bytes to new_bytes, copying. */
+TT_HIDDEN void *tt__pages_grow(tt_heap *h, void *old, size_t old_bytes, size_t new_bytes);
+TT_HIDDEN uint64_t tt__now_ns(void);
+
+/* ------------------------------------------------------------------ */
+/* Pointer sets (ptrset.c): open addressing, for look-ups off hot paths */
+
+typedef struct tt__ptrset {
+    uintptr_t *slots; /* 0 = empty, 1 = deleted */
+    size_t cap;       /* power of two, or 0 */
+    size_t count;
+    size_t used;      /* count plus deleted */
+} tt__ptrset;
+
+TT_HIDDEN int tt__ptrset_add(tt__ptrset *s, uintptr_t key); /* 0 ok, -1 no memory */
+TT_HIDDEN bool tt__ptrset_has(const tt__ptrset *s, uintptr_t key);
+TT_HIDDEN void tt__ptrset_remove(tt__ptrset *s, uintptr_t key);
+TT_HIDDEN void tt__ptrset_free(tt__ptrset *s);
+
+/* ------------------------------------------------------------------ */
+/* Small-object space (space.c)                                         */
+
+enum { TT__BLOCK_UNUSED = 0, /* zeroed, not counted as footprint */
+       TT__BLOCK_FREE,       /* committed, empty, contents undefined */
+       TT__BLOCK_IN_USE,     /* holds objects of one class */
+       TT__BLOCK_OWNED };    /* in use and being allocated from by a thread */
+
+struct tt__block {
+    struct tt__block *next; /* in the heap's free, unused or class list */
+    uintptr_t start;        /* first byte of the block's data */
+    uint32_t cls;           /* size class */
+    uint32_t slot_size;     /* bytes per slot */
+    uint32_t nslots;
+    uint32_t scan;          /* next slot the allocator will examine */
+    uint32_t live_slots;    /* marked by the last collection */
+    uint16_t state;
+    uint16_t zeroed;        /* every byte from slot `scan` on is zero */
+};
+
+struct tt__chunk {
+    uint64_t sig;
+    struct tt__chunk *next;
+    tt_heap *heap;
+    struct tt__block blocks[TT__BLOCKS_PER_CHUNK]; /* [0, TT__META_BLOCKS) unused */
+};
+
+static inline uintptr_t tt__chunk_base(uintptr_t addr) { return addr & ~(uintptr_t)TT__CHUNK_MASK; }
+static inline struct tt__chunk *tt__chunk_of(uintptr_t addr)
+{
+    return (struct tt__chunk *)(tt__chunk_base(addr) + TT__BLOCK_SIZE);
+}
+static inline struct tt__block *tt__block_of(uintptr_t addr)
+{
+    return &tt__chunk_of(addr)->blocks[(addr & TT__CHUNK_MASK) >> TT__BLOCK_SHIFT];
+}
+/* The mark bitmap word and bit of the granule at addr. */
+static inline uint64_t *tt__mark_word(uintptr_t addr, uint64_t *bit)
+{
+    uintptr_t g = (addr & TT__CHUNK_MASK) >> 3;
+    *bit = (uint64_t)1 << (g & 63);
+    return (uint64_t *)tt__chunk_base(addr) + (g >> 6);
+}
+
+TT_HIDDEN extern const uint32_t tt__class_size[TT__NCLASSES];
+TT_HIDDEN uint32_t tt__class_of(size_t bytes); /* bytes <= TT__LARGE_MIN - 1 */
+
+TT_HIDDEN int tt__space_init(tt_heap *h);
+TT_HIDDEN void tt__space_finish(tt_heap *h);
+/* Give thread buffer `cls` a new run; 0 or TT_ENOMEM. May collect. */
+TT_HIDDEN int tt__space_refill(tt_thread *t, uint32_t cls, const char *file, int line);
+/* Give back every thread's runs and blocks (before a collection). */
+TT_HIDDEN void tt__space_flush_thread(tt_thread *t);
+/* Clear mark bits of blocks in use (start of a collection). */
+TT_HIDDEN void tt__space_clear_marks(tt_heap *h);
+/* After marking: count survivors, free empty blocks, queue the rest for
+ * allocation, and return memory beyond what the next cycle needs. */
+TT_HIDDEN void tt__space_sweep(tt_heap *h);
+TT_HIDDEN void tt__space_trim(tt_heap *h);
+/* Call fn on every marked object of the small space (overflow recovery). */
+TT_HIDDEN void tt__space_each_marked(tt_heap *h, void (*fn)(tt_heap *, uintptr_t));
+/* The block holding addr if addr is inside a data block of h in use. */
+TT_HIDDEN struct tt__block *tt__space_find_block(const tt_heap *h, uintptr_t addr);
+
+/* ------------------------------------------------------------------ */
+/* Large-object space (large.c)                                         */
+
+struct tt__large {
+    uint64_t sig;
+    struct tt__large *next, *prev;
+    size_t mapped; /* bytes reserved, this record included */
+    size_t bytes;  /* header plus payload */
+    uint32_t mark;
+    uint32_t pad_;
+    uintptr_t hdr; /* the object's header word; payload follows */
+};
+#define TT__LARGE_OVERHEAD (offsetof(struct tt__large, hdr))
+
+static inline struct tt__large *tt__large_of(uintptr_t payload)
+{
+    return (struct tt__large *)(payload - sizeof(struct tt__large));
+}
+
+TT_HIDDEN tt_ref tt__large_alloc(tt_thread *t, const tt_type *ty, size_t bytes,
+                                 const char *file, int line);
+TT_HIDDEN void tt__large_sweep(tt_heap *h);
+TT_HIDDEN void tt__large_finish(tt_heap *h);
+
+/* ------------------------------------------------------------------ */
+/* Handle tables (handles.c): globals and weak references               */
+
+struct tt__hslot {
+    tt_ref ref;
+    uint32_t gen;       /* odd while in use, even while free */
+    uint32_t next_free; /* index + 1 of the next free slot, 0 = none */
+    const char *file;   /* where it was created */
+    int line;
+    int pad_;
+};
+
+#define TT__HSEG_SHIFT 10
+#define TT__HSEG_SLOTS (1u << TT__HSEG_SHIFT)
+
+struct tt__htable {
+    struct tt__hslot **segs;
+    uint32_t nsegs, segs_cap;
+    uint32_t free_head; /* index + 1, 0 = none */
+    uint32_t count;     /* in use */
+};
+
+TT_HIDDEN void tt__htable_finish(tt_heap *h, struct tt__htable *tb);
+/* Call fn(slot) on every slot in use. */
+TT_HIDDEN void tt__htable_each(struct tt__htable *tb, void (*fn)(tt_heap *, struct tt__hslot *),
+                               tt_heap *h);
+
+/* ------------------------------------------------------------------ */
+/* Threads and the heap                                                 */
+
+struct tt_thread {
+    struct tt__fast f; /* must be first: the inline paths read it */
+    tt_heap *heap;
+    tt_thread *next, *prev;
+    struct tt__block *cur_block[TT__NCLASSES];
+    uintptr_t run_start[TT__NCLASSES]; /* start of the current run, for accounting */
+    const char *file; /* where it was attached */
+    int line;
+    int dead_reason;  /* TT__SLOW_DEAD: 1 detached, 2 heap closed */
+};
+
+struct tt_tracer {
+    void (*visit)(tt_tracer *tr, tt_ref *field);
+    tt_heap *heap;
+    void *ctx;
+};
+
+struct tt_heap {
+    uint64_t sig;
+    tt_config cfg;
+    tt_page_hooks pages;
+    bool checked;
+    bool collecting;
+
+    /* small space */
+    struct tt__chunk *chunks;
+    tt__ptrset chunk_set;        /* chunk bases, for validating addresses */
+    struct tt__block *unused;    /* zeroed blocks not counted in the footprint */
+    struct tt__block *free;      /* committed empty blocks */
+    size_t nfree;
+    struct tt__block *avail[TT__NCLASSES]; /* blocks with free slots to scan */
+
+    /* large space */
+    struct tt__large *large;
+    tt__ptrset large_set;        /* payload addresses of large objects */
+    size_t nlarge;
+
+    /* footprint and pacing */
+    size_t committed;            /* bytes of blocks FREE, IN_USE or OWNED */
+    size_t large_bytes;          /* bytes reserved for large objects */
+    size_t alloc_since_gc;       /* bytes handed out since the last collection */
+    size_t threshold;            /* collect when alloc_since_gc reaches this */
+
+    /* roots */
+    tt_thread *threads;
+    struct tt__htable globals;
+    struct tt__htable weaks;
+
+    /* marking */
+    uintptr_t *mark_stack;
+    size_t mark_cap, mark_top;
+    bool mark_overflow;
+    uint64_t marked_objects, marked_bytes;
+
+    /* checked mode */
+    tt__ptrset types_seen;
+
+    /* statistics */
+    tt_stats st;
+};
+
+/* heap.c */
+TT_HIDDEN tt_heap *tt__heap_of(tt_thread *t);
+
+/* thread.c: entry check for out-of-line paths. Returns the heap, or NULL
+ * after reporting a dead thread or heap (error code in *code). */
+TT_HIDDEN tt_heap *tt__enter(tt_thread *t, const char *file, int line, int *code);
+TT_HIDDEN void tt__thread_free(tt_thread *t, int reason);
+TT_HIDDEN int tt__locals_reserve(tt_thread *t, uint64_t need);
+
+/* alloc.c */
+TT_HIDDEN size_t tt__object_bytes(const tt_type *ty, uintptr_t payload);
+
+/* collect.c */
+TT_HIDDEN void tt__collect(tt_heap *h);
+/* Is the object at payload p marked? (valid during and after a collection) */
+static inline bool tt__is_marked(uintptr_t p)
+{
+    uintptr_t hdr = ((const uintptr_t *)p)[-1];
+    if (hdr & TT__HDR_LARGE) return tt__large_of(p)->mark != 0;
+    uint64_t bit;
+    return (*tt__mark_word(p - 8, &bit) & bit) != 0;
+}
+
+/* mark.c */
+TT_HIDDEN int tt__mark_init(tt_heap *h);
+TT_HIDDEN void tt__mark_finish(tt_heap *h);
+TT_HIDDEN void tt__mark_root(tt_heap *h, uintptr_t p);
+TT_HIDDEN void tt__mark_drain(tt_heap *h);
+TT_HIDDEN void tt__trace_object(tt_heap *h, uintptr_t p, tt_tracer *tr);
+
+/* check.c */
+/* NULL if p is a live object of h; otherwise why not. Never faults. */
+TT_HIDDEN const char *tt__object_problem(const tt_heap *h, uintptr_t p);
+TT_HIDDEN bool tt__type_valid(const tt_type *ty, const char **why);
+
+/* stats.c */
+TT_HIDDEN void tt__stats_pause(tt_heap *h, uint64_t ns);
+TT_HIDDEN void tt__stats_footprint(tt_heap *h);
+
+#endif

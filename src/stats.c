@@ -1,0 +1,77 @@
+/*
+ * stats.c: statistics: pauses in a log2 histogram of microseconds, and the
+ * footprint with its peak.
+ */
+#include <inttypes.h>
+
+#include "internal.h"
+
+void tt__stats_pause(tt_heap *h, uint64_t ns)
+{
+    tt_stats *s = &h->st;
+    s->collections++;
+    s->pause_ns_total += ns;
+    if (ns > s->pause_ns_max) s->pause_ns_max = ns;
+    uint64_t us = ns / 1000;
+    unsigned b = us ? 63u - (unsigned)__builtin_clzll(us) : 0;
+    if (b >= TT_PAUSE_BUCKETS) b = TT_PAUSE_BUCKETS - 1;
+    s->pause_hist[b]++;
+}
+
+void tt__stats_footprint(tt_heap *h)
+{
+    uint64_t now = h->committed + h->large_bytes;
+    h->st.heap_bytes = now;
+    if (now > h->st.heap_bytes_peak) h->st.heap_bytes_peak = now;
+}
+
+/* Upper bound, in ns, of the bucket holding the q-th fraction of pauses. */
+static uint64_t percentile(const tt_stats *s, double q)
+{
+    if (s->collections == 0) return 0;
+    uint64_t want = (uint64_t)(q * (double)s->collections + 0.999999);
+    if (want == 0) want = 1;
+    uint64_t seen = 0;
+    for (unsigned b = 0; b < TT_PAUSE_BUCKETS; b++) {
+        seen += s->pause_hist[b];
+        if (seen >= want) {
+            uint64_t upper = ((uint64_t)2 << b) * 1000;
+            return upper < s->pause_ns_max ? upper : s->pause_ns_max;
+        }
+    }
+    return s->pause_ns_max;
+}
+
+void tt_heap_stats(const tt_heap *h, tt_stats *out)
+{
+    *out = h->st;
+    out->large_objects = h->nlarge;
+    out->next_collection = h->threshold > h->alloc_since_gc ? h->threshold - h->alloc_since_gc : 0;
+    out->globals = h->globals.count;
+    out->weaks = h->weaks.count;
+    out->pause_ns_p50 = percentile(out, 0.50);
+    out->pause_ns_p90 = percentile(out, 0.90);
+    out->pause_ns_p99 = percentile(out, 0.99);
+}
+
+void tt_stats_print(const tt_stats *s, FILE *f)
+{
+    fprintf(f, "collections        %" PRIu64 "\n", s->collections);
+    fprintf(f, "pause total        %.3f ms\n", (double)s->pause_ns_total / 1e6);
+    fprintf(f, "pause max          %.3f ms\n", (double)s->pause_ns_max / 1e6);
+    fprintf(f, "pause p50/p90/p99  %.3f / %.3f / %.3f ms (bucket upper bounds)\n",
+            (double)s->pause_ns_p50 / 1e6, (double)s->pause_ns_p90 / 1e6,
+            (double)s->pause_ns_p99 / 1e6);
+    fprintf(f, "bytes allocated    %" PRIu64 "\n", s->bytes_allocated);
+    fprintf(f, "live               %" PRIu64 " bytes in %" PRIu64 " objects\n", s->live_bytes,
+            s->live_objects);
+    fprintf(f, "heap               %" PRIu64 " bytes (peak %" PRIu64 ")\n", s->heap_bytes,
+            s->heap_bytes_peak);
+    fprintf(f, "large objects      %" PRIu64 "\n", s->large_objects);
+    fprintf(f, "next collection in %" PRIu64 " bytes\n", s->next_collection);
+    fprintf(f, "handles            %" PRIu64 " global, %" PRIu64 " weak\n", s->globals, s->weaks);
+    fprintf(f, "pause histogram   ");
+    for (unsigned b = 0; b < TT_PAUSE_BUCKETS; b++)
+        if (s->pause_hist[b]) fprintf(f, " <%lluus:%" PRIu64, 2ull << b, s->pause_hist[b]);
+    fprintf(f, "\n");
+}

@@ -1,0 +1,140 @@
+/*
+ * thread.c: attaching and detaching mutator threads, and the entry check
+ * of every out-of-line path.
+ *
+ * A thread holds its allocation buffers (one run per size class), its
+ * local slots and its frame records. The inline fast paths read only the
+ * struct tt__fast at its start; anything unusual about the thread (checked
+ * mode, detached) sets a bit of `slow`, so the fast paths stay one test.
+ */
+#include <stdlib.h>
+
+#include "internal.h"
+
+#define INITIAL_FRAMES 64u
+
+tt_heap *tt__enter(tt_thread *t, const char *file, int line, int *code)
+{
+    if (!t) {
+        *code = tt__fail(TT_EINVAL, file, line, "null thread");
+        return NULL;
+    }
+    if (TT_UNLIKELY(t->f.sig != TT__THREAD_SIG)) {
+        /* Only a checked heap keeps dead threads readable; see heap.c. */
+        if (t->f.sig == TT__THREAD_DEAD) {
+            tt_heap *h = t->heap;
+            if (t->dead_reason == 2)
+                *code = tt__misuse(h, TT_ECLOSED, "heap-closed", file, line,
+                                   "thread attached at %s:%d used after its heap was closed",
+                                   t->file ? t->file : "?", t->line);
+            else
+                *code = tt__misuse(h, TT_ECLOSED, "thread-detached", file, line,
+                                   "thread attached at %s:%d used after tt_thread_detach",
+                                   t->file ? t->file : "?", t->line);
+        } else {
+            *code = tt__misuse(NULL, TT_EINVAL, "bad-thread", file, line,
+                               "%p is not a tether thread", (void *)t);
+        }
+        return NULL;
+    }
+    return t->heap;
+}
+
+tt_heap *tt_thread_heap(const tt_thread *t) { return t ? t->heap : NULL; }
+
+/* Make room for `need` local slots in total. */
+int tt__locals_reserve(tt_thread *t, uint64_t need)
+{
+    if (need <= t->f.local_cap) return TT_OK;
+    if (need > (uint64_t)UINT32_MAX / 2) return TT_ERANGE;
+    uint64_t cap = t->f.local_cap ? t->f.local_cap : 256;
+    while (cap < need) cap *= 2;
+    tt_heap *h = t->heap;
+    size_t old = t->f.local_cap;
+    tt_ref *locals = tt__pages_grow(h, NULL, 0, cap * sizeof(tt_ref));
+    uint32_t *serial = tt__pages_grow(h, NULL, 0, cap * sizeof(uint32_t));
+    if (!locals || !serial) {
+        tt__pages_release(h, locals, cap * sizeof(tt_ref));
+        tt__pages_release(h, serial, cap * sizeof(uint32_t));
+        return TT_ENOMEM;
+    }
+    if (old) {
+        memcpy(locals, t->f.locals, t->f.local_top * sizeof(tt_ref));
+        memcpy(serial, t->f.local_serial, t->f.local_top * sizeof(uint32_t));
+        tt__pages_release(h, t->f.locals, old * sizeof(tt_ref));
+        tt__pages_release(h, t->f.local_serial, old * sizeof(uint32_t));
+    }
+    t->f.locals = locals;
+    t->f.local_serial = serial;
+    t->f.local_cap = (uint32_t)cap;
+    return TT_OK;
+}
+
+tt_thread *tt_thread_attach_at(tt_heap *h, const char *file, int line)
+{
+    if (!h) {
+        tt__fail(TT_EINVAL, file, line, "tt_thread_attach: null heap");
+        return NULL;
+    }
+    if (h->sig != TT__HEAP_SIG) {
+        if (h->sig == TT__HEAP_DEAD)
+            tt__misuse(h, TT_ECLOSED, "heap-closed", file, line, "tt_thread_attach on a closed heap");
+        else
+            tt__misuse(NULL, TT_EINVAL, "bad-heap", file, line, "%p is not a tether heap", (void *)h);
+        return NULL;
+    }
+    tt_thread *t = calloc(1, sizeof *t);
+    if (!t) {
+        tt__fail(TT_ENOMEM, file, line, "tt_thread_attach: out of memory");
+        return NULL;
+    }
+    t->heap = h;
+    t->file = file;
+    t->line = line;
+    t->f.frames = tt__pages_reserve(h, INITIAL_FRAMES * sizeof(struct tt__frame_rec), TT__PAGE);
+    if (!t->f.frames || tt__locals_reserve(t, h->cfg.base_frame_capacity) != TT_OK) {
+        tt__pages_release(h, t->f.frames, INITIAL_FRAMES * sizeof(struct tt__frame_rec));
+        tt__pages_release(h, t->f.locals, (size_t)t->f.local_cap * sizeof(tt_ref));
+        tt__pages_release(h, t->f.local_serial, (size_t)t->f.local_cap * sizeof(uint32_t));
+        free(t);
+        tt__fail(TT_ENOMEM, file, line, "tt_thread_attach: out of memory for local slots");
+        return NULL;
+    }
+    t->f.frame_cap = INITIAL_FRAMES;
+    /* The base frame: never popped, no escape slot. */
+    t->f.frames[0] = (struct tt__frame_rec){0, h->cfg.base_frame_capacity, 1,
+                                            h->cfg.base_frame_capacity, file, line};
+    t->f.frame_top = 1;
+    t->f.serial = 1;
+    t->f.serial_next = 2;
+    t->f.local_top = 0;
+    t->f.local_limit = h->cfg.base_frame_capacity;
+    t->f.checked = h->checked;
+    t->f.slow = h->checked ? TT__SLOW_CHECKED : 0;
+    t->next = h->threads;
+    if (h->threads) h->threads->prev = t;
+    h->threads = t;
+    t->f.sig = TT__THREAD_SIG;
+    return t;
+}
+
+void tt_thread_detach_at(tt_thread *t, const char *file, int line)
+{
+    int code;
+    tt_heap *h = tt__enter(t, file, line, &code);
+    if (!h) return;
+    if (t->f.frame_top > 1 && h->checked) {
+        const struct tt__frame_rec *fr = &t->f.frames[t->f.frame_top - 1];
+        tt__misuse(h, TT_ESTATE, "frame-open-at-detach", file, line,
+                   "thread detached with %u frame(s) still open; innermost pushed at %s:%d",
+                   t->f.frame_top - 1, fr->file ? fr->file : "?", fr->line);
+        return;
+    }
+    tt__space_flush_thread(t);
+    if (t->prev)
+        t->prev->next = t->next;
+    else
+        h->threads = t->next;
+    if (t->next) t->next->prev = t->prev;
+    tt__thread_free(t, 1);
+}
