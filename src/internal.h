@@ -121,6 +121,7 @@ struct tt__block {
     uint32_t nslots;
     uint32_t scan;          /* next slot the allocator will examine */
     uint32_t live_slots;    /* marked by the last collection */
+    uint32_t free_cycles;   /* collections it has stayed FREE through */
     uint16_t state;
     uint16_t zeroed;        /* every byte from slot `scan` on is zero */
 };

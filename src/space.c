@@ -289,6 +289,7 @@ void tt__space_sweep(tt_heap *h)
         b->scan = 0;
         b->zeroed = 0;
         if (live == 0) {
+            b->free_cycles = 0;
             b->state = TT__BLOCK_FREE;
             b->next = h->free;
             h->free = b;
@@ -308,17 +309,23 @@ void tt__space_sweep(tt_heap *h)
     h->marked_bytes += bytes;
 }
 
+/* Empty blocks stay committed through this many collections before they
+ * go back to the OS, so a heap that breathes in and out every cycle does
+ * not pay page faults for memory it is about to use again. */
+#define TRIM_AFTER_CYCLES 3
+
 void tt__space_trim(tt_heap *h)
 {
     /* The next cycle hands out `threshold` bytes; free slots in partly
      * used blocks serve part of it, empty blocks the rest. Keep that many
-     * empty blocks committed and give the others back. */
+     * empty blocks committed, and give back the others once they have
+     * stayed empty for a few collections. */
     size_t keep = h->threshold / TT__BLOCK_SIZE + 1;
     struct tt__block **link = &h->free;
     size_t seen = 0;
     while (*link) {
         struct tt__block *b = *link;
-        if (seen < keep) {
+        if (seen < keep || b->free_cycles++ < TRIM_AFTER_CYCLES) {
             seen++;
             link = &b->next;
             continue;
