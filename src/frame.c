@@ -13,35 +13,20 @@
  */
 #include "internal.h"
 
-static int grow_frames(tt_thread *t)
-{
-    uint32_t cap = t->f.frame_cap * 2;
-    struct tt__frame_rec *fr =
-        tt__pages_grow(t->heap, t->f.frames, t->f.frame_cap * sizeof *fr, cap * sizeof *fr);
-    if (!fr) return TT_ENOMEM;
-    t->f.frames = fr;
-    t->f.frame_cap = cap;
-    return TT_OK;
-}
-
-tt_frame tt__frame_push_slow(tt_thread *t, uint32_t capacity, const char *file, int line)
+tt_frame tt__frame_push_slow(tt_thread *t, size_t capacity, const char *file, int line)
 {
     int code;
     tt_heap *h = tt__enter(t, file, line, &code);
     if (!h) return (tt_frame){0};
     if (capacity > TT_FRAME_MAX_CAPACITY) {
-        tt__fail(TT_ERANGE, file, line, "tt_frame_push: capacity above TT_FRAME_MAX_CAPACITY (%u)",
-                 TT_FRAME_MAX_CAPACITY);
-        return (tt_frame){0};
-    }
-    if (t->f.frame_top >= t->f.frame_cap && grow_frames(t) != TT_OK) {
-        tt__fail(TT_ENOMEM, file, line, "tt_frame_push: out of memory for frame records");
+        tt__fail(TT_ERANGE, file, line, "tt_frame_push: capacity %zu above TT_FRAME_MAX_CAPACITY (%u)",
+                 capacity, TT_FRAME_MAX_CAPACITY);
         return (tt_frame){0};
     }
     uint64_t need = (uint64_t)t->f.local_top + capacity + 1;
     if (need < (uint64_t)t->f.local_limit + 1) need = (uint64_t)t->f.local_limit + 1;
     if (tt__locals_reserve(t, need) != TT_OK) {
-        tt__fail(TT_ENOMEM, file, line, "tt_frame_push: out of memory for %u locals", capacity);
+        tt__fail(TT_ENOMEM, file, line, "tt_frame_push: out of memory for %zu locals", capacity);
         return (tt_frame){0};
     }
     struct tt__frame_rec *fr = &t->f.frames[t->f.frame_top];
@@ -50,7 +35,7 @@ tt_frame tt__frame_push_slow(tt_thread *t, uint32_t capacity, const char *file, 
     fr->saved_top = t->f.local_top;
     fr->limit = t->f.local_top + 1 + capacity;
     fr->serial = serial;
-    fr->capacity = capacity;
+    fr->capacity = (uint32_t)capacity;
     fr->file = file;
     fr->line = line;
     t->f.locals[t->f.local_top] = TT_NULL;
@@ -59,7 +44,7 @@ tt_frame tt__frame_push_slow(tt_thread *t, uint32_t capacity, const char *file, 
     t->f.local_limit = fr->limit;
     t->f.serial = serial;
     t->f.frame_top += 1;
-    return (tt_frame){((uint64_t)serial << 32) | t->f.frame_top};
+    return (tt_frame){((uint64_t)serial << 32) | fr->saved_top};
 }
 
 static bool local_valid(const tt_thread *t, tt_local l)
@@ -83,9 +68,15 @@ tt_local tt__frame_pop_slow(tt_thread *t, tt_frame fr, tt_local escape, const ch
     int code;
     tt_heap *h = tt__enter(t, file, line, &code);
     if (!h) return (tt_local){0};
-    uint32_t idx = (uint32_t)fr.bits;
+    /* Find the frame by its serial (1-based index, 0 if not open). */
     uint32_t serial = (uint32_t)(fr.bits >> 32);
-    bool open = idx >= 2 && idx <= t->f.frame_top && t->f.frames[idx - 1].serial == serial;
+    uint32_t idx = 0;
+    for (uint32_t k = t->f.frame_top; k > 1; k--)
+        if (t->f.frames[k - 1].serial == serial) {
+            idx = k;
+            break;
+        }
+    bool open = idx >= 2 && t->f.frames[idx - 1].saved_top == (uint32_t)fr.bits;
     if (!open || idx != t->f.frame_top) {
         const struct tt__frame_rec *in = &t->f.frames[t->f.frame_top - 1];
         if (!open) {

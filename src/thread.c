@@ -11,8 +11,6 @@
 
 #include "internal.h"
 
-#define INITIAL_FRAMES 64u
-
 tt_heap *tt__enter(tt_thread *t, const char *file, int line, int *code)
 {
     if (!t) {
@@ -42,7 +40,9 @@ tt_heap *tt__enter(tt_thread *t, const char *file, int line, int *code)
 
 tt_heap *tt_thread_heap(const tt_thread *t) { return t ? t->heap : NULL; }
 
-/* Make room for `need` local slots in total. */
+/* Make room for `need` local slots in total, and as many frame records
+ * (every frame beyond the base takes a slot, so the fast push needs no
+ * check of its own on the frame records). */
 int tt__locals_reserve(tt_thread *t, uint64_t need)
 {
     if (need <= t->f.local_cap) return TT_OK;
@@ -51,22 +51,28 @@ int tt__locals_reserve(tt_thread *t, uint64_t need)
     while (cap < need) cap *= 2;
     tt_heap *h = t->heap;
     size_t old = t->f.local_cap;
-    tt_ref *locals = tt__pages_grow(h, NULL, 0, cap * sizeof(tt_ref));
-    uint32_t *serial = tt__pages_grow(h, NULL, 0, cap * sizeof(uint32_t));
-    if (!locals || !serial) {
+    tt_ref *locals = tt__pages_reserve(h, cap * sizeof(tt_ref), TT__PAGE);
+    uint32_t *serial = tt__pages_reserve(h, cap * sizeof(uint32_t), TT__PAGE);
+    struct tt__frame_rec *frames = tt__pages_reserve(h, cap * sizeof *frames, TT__PAGE);
+    if (!locals || !serial || !frames) {
         tt__pages_release(h, locals, cap * sizeof(tt_ref));
         tt__pages_release(h, serial, cap * sizeof(uint32_t));
+        tt__pages_release(h, frames, cap * sizeof *frames);
         return TT_ENOMEM;
     }
     if (old) {
         memcpy(locals, t->f.locals, t->f.local_top * sizeof(tt_ref));
         memcpy(serial, t->f.local_serial, t->f.local_top * sizeof(uint32_t));
+        memcpy(frames, t->f.frames, t->f.frame_top * sizeof *frames);
         tt__pages_release(h, t->f.locals, old * sizeof(tt_ref));
         tt__pages_release(h, t->f.local_serial, old * sizeof(uint32_t));
+        tt__pages_release(h, t->f.frames, old * sizeof *frames);
     }
     t->f.locals = locals;
     t->f.local_serial = serial;
+    t->f.frames = frames;
     t->f.local_cap = (uint32_t)cap;
+    t->f.frame_cap = (uint32_t)cap;
     return TT_OK;
 }
 
@@ -91,16 +97,11 @@ tt_thread *tt_thread_attach_at(tt_heap *h, const char *file, int line)
     t->heap = h;
     t->file = file;
     t->line = line;
-    t->f.frames = tt__pages_reserve(h, INITIAL_FRAMES * sizeof(struct tt__frame_rec), TT__PAGE);
-    if (!t->f.frames || tt__locals_reserve(t, h->cfg.base_frame_capacity) != TT_OK) {
-        tt__pages_release(h, t->f.frames, INITIAL_FRAMES * sizeof(struct tt__frame_rec));
-        tt__pages_release(h, t->f.locals, (size_t)t->f.local_cap * sizeof(tt_ref));
-        tt__pages_release(h, t->f.local_serial, (size_t)t->f.local_cap * sizeof(uint32_t));
+    if (tt__locals_reserve(t, (uint64_t)h->cfg.base_frame_capacity + 1) != TT_OK) {
         free(t);
         tt__fail(TT_ENOMEM, file, line, "tt_thread_attach: out of memory for local slots");
         return NULL;
     }
-    t->f.frame_cap = INITIAL_FRAMES;
     /* The base frame: never popped, no escape slot. */
     t->f.frames[0] = (struct tt__frame_rec){0, h->cfg.base_frame_capacity, 1,
                                             h->cfg.base_frame_capacity, file, line};

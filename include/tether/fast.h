@@ -37,8 +37,8 @@ struct tt__frame_rec {
     uint32_t saved_top;   /* slot reserved in the parent for the escape */
     uint32_t limit;       /* this frame's guaranteed end (exclusive) */
     uint32_t serial;      /* this frame's serial, stored in its locals */
-    uint32_t capacity;    /* as requested, for messages */
-    const char *file;     /* where it was pushed */
+    uint32_t capacity;    /* as requested; with file and line, recorded */
+    const char *file;     /* only for checked mode's messages */
     int line;
 };
 
@@ -53,7 +53,7 @@ struct tt__fast {
     uint32_t local_cap;    /* slots allocated in locals / local_serial */
     uint32_t serial;       /* serial of the current frame */
     uint32_t frame_top;    /* frames[0, frame_top) are open */
-    uint32_t frame_cap;
+    uint32_t frame_cap;    /* always >= local_cap: every frame takes a slot */
     uint32_t serial_next;  /* next frame serial to hand out */
     uint32_t pad_;
     struct tt__frame_rec *frames;

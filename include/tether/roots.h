@@ -30,7 +30,7 @@ extern "C" {
 #endif
 
 typedef struct tt_frame {
-    uint64_t bits; /* serial << 32 | (index + 1) */
+    uint64_t bits; /* serial << 32 | slot reserved for the escape */
 } tt_frame;
 typedef struct tt_local {
     uint64_t bits; /* serial << 32 | slot */
@@ -52,7 +52,7 @@ static inline int tt_weak_is_null(tt_weak w) { return w.bits == 0; }
 #define TT_FRAME_MAX_CAPACITY (1u << 24)
 
 /* Out-of-line paths; call the macros below instead. */
-TT_API tt_frame tt__frame_push_slow(tt_thread *t, uint32_t capacity, const char *file, int line);
+TT_API tt_frame tt__frame_push_slow(tt_thread *t, size_t capacity, const char *file, int line);
 TT_API tt_local tt__frame_pop_slow(tt_thread *t, tt_frame f, tt_local escape, const char *file,
                                    int line);
 TT_API tt_local tt__local_new_slow(tt_thread *t, tt_ref r, const char *file, int line);
@@ -71,31 +71,37 @@ static inline tt_frame tt_frame_push_at(tt_thread *t, size_t capacity, const cha
                                         int line)
 {
     struct tt__fast *f = (struct tt__fast *)t;
+    /* Read everything first: the stores below could alias these fields. */
+    uint32_t top = f->local_top, depth = f->frame_top, serial = f->serial_next;
+    uint32_t parent_serial = f->serial;
     /* One slot below the frame is reserved for the escaped result, and the
-     * parent's room must stay physically available after it lands there. */
-    if (TT_LIKELY(!f->slow && capacity <= TT_FRAME_MAX_CAPACITY &&
-                  f->local_top + (uint64_t)capacity + 1 <= f->local_cap &&
-                  f->local_limit < f->local_cap && f->frame_top < f->frame_cap)) {
-        struct tt__frame_rec *fr = &f->frames[f->frame_top];
-        uint32_t serial = f->serial_next++;
-        fr->saved_top = f->local_top;
-        fr->limit = f->local_top + 1 + (uint32_t)capacity;
-        fr->serial = serial;
-        fr->capacity = (uint32_t)capacity;
-        fr->file = file;
-        fr->line = line;
-        f->locals[f->local_top] = TT_NULL;
-        f->local_serial[f->local_top] = f->serial;
-        f->local_top += 1;
-        f->local_limit = fr->limit;
+     * parent's room must stay physically available after it lands there.
+     * The frame records are kept at least as many as the local slots, and
+     * every frame takes a slot, so they need no check of their own; an
+     * absurd capacity fails the first test and is refused out of line. */
+    if (TT_LIKELY(!f->slow && top + (uint64_t)capacity + 1 <= f->local_cap &&
+                  f->local_limit < f->local_cap)) {
+        struct tt__frame_rec *fr = &f->frames[depth];
+        tt_ref *locals = f->locals;
+        uint32_t *local_serial = f->local_serial;
+        uint32_t limit = top + 1 + (uint32_t)capacity;
+        f->serial_next = serial + 1;
+        f->local_top = top + 1;
+        f->local_limit = limit;
         f->serial = serial;
-        f->frame_top += 1;
-        return (tt_frame){((uint64_t)serial << 32) | f->frame_top};
+        f->frame_top = depth + 1;
+        /* The frame's size and site matter only to checked mode, whose
+         * frames are all pushed out of line. */
+        fr->saved_top = top;
+        fr->limit = limit;
+        fr->serial = serial;
+        locals[top] = TT_NULL;
+        local_serial[top] = parent_serial;
+        return (tt_frame){((uint64_t)serial << 32) | top};
     }
-    return tt__frame_push_slow(t, (uint32_t)(capacity > TT_FRAME_MAX_CAPACITY
-                                                  ? TT_FRAME_MAX_CAPACITY + 1
-                                                  : capacity),
-                               file, line);
+    (void)file;
+    (void)line;
+    return tt__frame_push_slow(t, capacity, file, line);
 }
 
 /* Close frame fr, which must be the innermost open frame: every local in it
@@ -111,13 +117,18 @@ static inline tt_local tt_frame_pop_at(tt_thread *t, tt_frame fr, tt_local escap
                                        const char *file, int line)
 {
     struct tt__fast *f = (struct tt__fast *)t;
-    if (TT_LIKELY(!f->slow && escape.bits == 0 && f->frame_top > 1 &&
-                  fr.bits == (((uint64_t)f->serial << 32) | f->frame_top))) {
-        struct tt__frame_rec *fr_rec = &f->frames[f->frame_top - 1];
-        f->frame_top -= 1;
-        f->local_top = fr_rec->saved_top;
-        f->local_limit = f->frames[f->frame_top - 1].limit;
-        f->serial = f->frames[f->frame_top - 1].serial;
+    uint32_t depth = f->frame_top;
+    /* Serials are unique, so a matching serial names the innermost frame,
+     * and the handle itself says where its slots began: the new top does
+     * not wait on a load of the frame record. */
+    if (TT_LIKELY(!f->slow && escape.bits == 0 && depth > 1 &&
+                  (uint32_t)(fr.bits >> 32) == f->serial)) {
+        const struct tt__frame_rec *parent = &f->frames[depth - 2];
+        uint32_t parent_limit = parent->limit, parent_serial = parent->serial;
+        f->frame_top = depth - 1;
+        f->local_top = (uint32_t)fr.bits;
+        f->local_limit = parent_limit;
+        f->serial = parent_serial;
         return (tt_local){0};
     }
     return tt__frame_pop_slow(t, fr, escape, file, line);
