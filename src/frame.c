@@ -148,11 +148,13 @@ tt_local tt__local_new_slow(tt_thread *t, tt_ref r, const char *file, int line)
                        fr->file ? fr->file : "?", fr->line);
             return (tt_local){0};
         }
-        /* Unchecked: past the guarantee, the frame grows if memory allows. */
-        if (tt__locals_reserve(t, (uint64_t)i + 1) != TT_OK) {
+        /* Unchecked: past the guarantee, the frame grows if memory allows
+         * (one slot more than it uses, as every limit has; see push). */
+        if (tt__locals_reserve(t, (uint64_t)i + 2) != TT_OK) {
             tt__fail(TT_ENOMEM, file, line, "tt_local_new: out of memory growing a frame");
             return (tt_local){0};
         }
+        fr = &t->f.frames[t->f.frame_top - 1]; /* the records may have moved */
         fr->limit = i + 1;
         t->f.local_limit = i + 1;
     }

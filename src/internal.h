@@ -165,6 +165,8 @@ TT_HIDDEN void tt__space_clear_marks(tt_heap *h);
  * allocation, and return memory beyond what the next cycle needs. */
 TT_HIDDEN void tt__space_sweep(tt_heap *h);
 TT_HIDDEN void tt__space_trim(tt_heap *h);
+/* Give every empty block back to the OS now; true if any went. */
+TT_HIDDEN bool tt__space_release_free(tt_heap *h);
 /* Call fn on every marked object of the small space (overflow recovery). */
 TT_HIDDEN void tt__space_each_marked(tt_heap *h, void (*fn)(tt_heap *, uintptr_t));
 /* The block holding addr if addr is inside a data block of h in use. */
@@ -269,6 +271,7 @@ struct tt_heap {
 
     /* roots */
     tt_thread *threads;
+    uint64_t attach_count;       /* threads ever attached */
     struct tt__htable globals;
     struct tt__htable weaks;
 

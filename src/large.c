@@ -45,6 +45,7 @@ tt_ref tt__large_alloc(tt_thread *t, const tt_type *ty, size_t bytes, const char
             lo->sig = TT__LARGE_SIG;
             return (tt_ref){(uintptr_t)(&lo->hdr + 1)};
         }
+        if (!fits && tt__space_release_free(h)) continue; /* empty blocks made room */
         if (collected) {
             tt__fail(TT_ENOMEM, file, line,
                      "out of memory for an object of %zu bytes (heap at %zu, limit %zu) after a "

@@ -364,3 +364,26 @@ struct tt__block *tt__space_find_block(const tt_heap *h, uintptr_t addr)
     struct tt__block *b = tt__block_of(addr);
     return in_use(b) ? b : NULL;
 }
+
+bool tt__space_release_free(tt_heap *h)
+{
+    bool any = false;
+    struct tt__block **link = &h->free;
+    while (*link) {
+        struct tt__block *b = *link;
+        if (tt__pages_decommit(h, (void *)b->start, TT__BLOCK_SIZE) != 0) {
+            link = &b->next;
+            continue;
+        }
+        *link = b->next;
+        h->nfree--;
+        b->state = TT__BLOCK_UNUSED;
+        b->zeroed = 1;
+        b->next = h->unused;
+        h->unused = b;
+        h->committed -= TT__BLOCK_SIZE;
+        any = true;
+    }
+    if (any) tt__stats_footprint(h);
+    return any;
+}

@@ -45,8 +45,15 @@ static uint64_t percentile(const tt_stats *s, double q)
 void tt_heap_stats(const tt_heap *h, tt_stats *out)
 {
     *out = h->st;
+    /* Runs are counted whole when handed out; the unused tails of the runs
+     * threads hold now were not allocated yet. */
+    uint64_t unused = 0;
+    for (const tt_thread *t = h->threads; t; t = t->next)
+        for (uint32_t c = 0; c < TT__NCLASSES; c++) unused += t->f.buf[c].limit - t->f.buf[c].cursor;
+    out->bytes_allocated -= unused;
     out->large_objects = h->nlarge;
-    out->next_collection = h->threshold > h->alloc_since_gc ? h->threshold - h->alloc_since_gc : 0;
+    size_t since = h->alloc_since_gc - unused;
+    out->next_collection = h->threshold > since ? h->threshold - since : 0;
     out->globals = h->globals.count;
     out->weaks = h->weaks.count;
     out->pause_ns_p50 = percentile(out, 0.50);

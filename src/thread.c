@@ -103,11 +103,17 @@ tt_thread *tt_thread_attach_at(tt_heap *h, const char *file, int line)
         return NULL;
     }
     /* The base frame: never popped, no escape slot. */
-    t->f.frames[0] = (struct tt__frame_rec){0, h->cfg.base_frame_capacity, 1,
+    /* Each thread's frame serials start in a range of their own, so that a
+     * local handed to another thread does not match that thread's slots
+     * (until a thread has pushed 2^20 frames; checked mode's owner check,
+     * which names the thread, comes with the threads work). */
+    uint32_t base = (uint32_t)(++h->attach_count << 20);
+    if (base == 0) base = 1;
+    t->f.frames[0] = (struct tt__frame_rec){0, h->cfg.base_frame_capacity, base,
                                             h->cfg.base_frame_capacity, file, line};
     t->f.frame_top = 1;
-    t->f.serial = 1;
-    t->f.serial_next = 2;
+    t->f.serial = base;
+    t->f.serial_next = base + 1;
     t->f.local_top = 0;
     t->f.local_limit = h->cfg.base_frame_capacity;
     t->f.checked = h->checked;

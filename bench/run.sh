@@ -1,0 +1,140 @@
+#!/bin/sh
+# bench/run.sh BUILD_DIR: run every benchmark built into BUILD_DIR (by
+# `make bench`: build/bench) and print a table of medians and ratios, also
+# written to BUILD_DIR/bench-results.txt.
+#
+#   GCBench                     tether, bdwgc, malloc, mimalloc   5 rounds
+#   binary-trees depth 16       the same four                     5 rounds
+#   binary-trees depth 21       the same four                     3 rounds
+#   handles                     tether                            3 runs
+#
+# BENCH_QUICK=1: 3 rounds, no depth 21, shorter handle runs.
+# Programs that were not built (a peer missing at configure time) are
+# skipped. Exit status: 0 if every program ran and agreed with its peers.
+set -u
+
+if [ $# -ne 1 ] || [ ! -d "$1" ]; then
+    echo "usage: sh bench/run.sh BUILD_DIR" >&2
+    exit 2
+fi
+B=$1
+BIN=$B/bench
+RUNNER=$BIN/runner
+RESULTS=$B/bench-results.txt
+SRC=$(cd "$(dirname "$0")/.." && pwd)
+
+if [ ! -x "$RUNNER" ]; then
+    echo "run.sh: $RUNNER not found; build with \`make bench\`" >&2
+    exit 2
+fi
+
+if [ "${BENCH_QUICK:-0}" = 1 ]; then
+    ROUNDS=3 ROUNDS21=0 HANDLE_RUNS=3 HANDLE_OPS="-n 10"
+else
+    ROUNDS=5 ROUNDS21=3 HANDLE_RUNS=3 HANDLE_OPS=""
+fi
+
+# Benchmarks measure the default configuration: checked mode off.
+if [ -n "${TT_CHECKED:-}" ]; then
+    echo "run.sh: ignoring TT_CHECKED=$TT_CHECKED (benchmarks run with checked mode off)" >&2
+    unset TT_CHECKED
+fi
+
+STATUS=$(mktemp "${TMPDIR:-/tmp}/tether-bench-status.XXXXXX") || exit 2
+trap 'rm -f "$STATUS"' EXIT
+echo 0 >"$STATUS"
+failed() { echo 1 >"$STATUS"; }
+
+# compare TITLE ROUNDS "GOAL OPTIONS" PROGRAM "ARGS": run PROGRAM_<variant>
+# for every variant that was built, alternately, and print the table.
+compare() {
+    title=$1 rounds=$2 goals=$3 prog=$4 args=$5
+    set --
+    skipped=""
+    for v in tether bdwgc malloc mimalloc; do
+        exe=$BIN/${prog}_$v
+        if [ -x "$exe" ]; then
+            # shellcheck disable=SC2086 # args is a list of words
+            set -- "$@" -- "$v" "$exe" $args
+        else
+            skipped="$skipped $v"
+        fi
+    done
+    if [ $# -eq 0 ]; then
+        echo "== $title: nothing built, skipped =="
+        failed
+        return
+    fi
+    # shellcheck disable=SC2086 # goals is a list of options
+    "$RUNNER" -r "$rounds" -t "$title" -c $goals "$@" || failed
+    [ -n "$skipped" ] && echo "  (not built, skipped:$skipped)"
+    echo
+}
+
+# median: the median of the numbers on standard input, one per line.
+median() {
+    sort -g | awk '{ v[NR] = $1 } END {
+        if (NR == 0) { print "n/a"; exit }
+        if (NR % 2) printf "%.2f\n", v[(NR + 1) / 2]
+        else printf "%.2f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+
+# handle_row LABEL KEY GOAL JNI JNI_TEXT: one line of the handles table.
+handle_row() {
+    ns=$(grep "^handles $2 " "$HANDLES_OUT" | awk '{ print $3 }' | median)
+    awk -v label="$1" -v ns="$ns" -v goal="$3" -v jni="$4" -v jtext="$5" 'BEGIN {
+        if (ns == "n/a") { printf "  %-30s %9s\n", label, "FAILED"; exit }
+        verdict = (ns + 0 <= goal + 0) ? "met" : "MISSED"
+        printf "  %-30s %9.2f   <= %-3s %-6s %8s %10.1fx\n", label, ns, goal, verdict, jtext,
+               jni / ns }'
+}
+
+handles() {
+    exe=$BIN/handles
+    if [ ! -x "$exe" ]; then
+        echo "== handles: not built, skipped =="
+        failed
+        return
+    fi
+    HANDLES_OUT=$(mktemp "${TMPDIR:-/tmp}/tether-bench-handles.XXXXXX") || exit 2
+    i=1
+    while [ "$i" -le "$HANDLE_RUNS" ]; do
+        echo "  handles run $i/$HANDLE_RUNS" >&2
+        # shellcheck disable=SC2086
+        "$exe" $HANDLE_OPS >>"$HANDLES_OUT" || { echo "  handles run $i FAILED"; failed; }
+        i=$((i + 1))
+    done
+    echo "== handles: $HANDLE_RUNS runs of bench/handles, each the median of 5 rounds; medians of the runs =="
+    printf "  %-30s %9s   %-10s %8s %11s\n" "operation" "tether ns" "goal ns" "JNI ns*" "JNI/tether"
+    handle_row "local_new in an open frame" local_in_frame_ns 3 12 12
+    handle_row "frame push + 1 local + pop" push_local_pop_ns 6 32 32
+    handle_row "global new + free" global_new_free_ns 15 79 "76-82"
+    echo "  * JNI figures are QUOTED from DESIGN.md section 6 (local ref in a frame;"
+    echo "    PushLocalFrame + 1 + PopLocalFrame; NewGlobalRef + DeleteGlobalRef),"
+    echo "    not measured here. The ratio uses 79 ns for the global row."
+    rm -f "$HANDLES_OUT"
+    echo
+}
+
+main() {
+    echo "tether benchmarks, $(date -u '+%Y-%m-%d %H:%M UTC')"
+    cpu=$(grep -m1 'model name' /proc/cpuinfo 2>/dev/null | sed 's/.*: //')
+    echo "machine: ${cpu:-unknown cpu}, $(nproc 2>/dev/null || echo '?') cpus, $(uname -sr)"
+    rev=$(git -C "$SRC" describe --always --dirty 2>/dev/null || echo "no git revision")
+    cc=$(sed -n 's/^CMAKE_C_COMPILER:[A-Z]*=//p' "$B/CMakeCache.txt" 2>/dev/null)
+    echo "source: $rev; compiler: $("${cc:-cc}" --version 2>/dev/null | head -n 1)"
+    [ "${BENCH_QUICK:-0}" = 1 ] && echo "BENCH_QUICK=1: fewer rounds, binary-trees depth 21 skipped"
+    echo "wall and RSS are medians over alternating runs; ratios are tether / peer (below 1.00x: tether better)"
+    echo
+
+    compare "GCBench" "$ROUNDS" "-g bdwgc:0.8:1.0" gcbench ""
+    compare "binary-trees depth 16" "$ROUNDS" "" binarytrees 16
+    if [ "$ROUNDS21" -gt 0 ]; then
+        compare "binary-trees depth 21" "$ROUNDS21" "-g bdwgc:0.8:1.0" binarytrees 21
+    fi
+    handles
+}
+
+main | tee "$RESULTS"
+echo "results written to $RESULTS"
+exit "$(cat "$STATUS")"
