@@ -23,7 +23,7 @@ run_config() {
     out=$(cd "$dir" && ctest --output-on-failure -j "$jobs" 2>&1)
     rc=$?
     echo "$out"
-    line=$(echo "$out" | grep -E 'tests passed, [0-9]+ tests failed out of [0-9]+' | tail -n 1)
+    line=$(echo "$out" | grep -aE 'tests passed, [0-9]+ tests failed out of [0-9]+' | tail -n 1)
     if [ -z "$line" ]; then
         failed=$((failed + 1)); status=1; return
     fi

@@ -54,7 +54,9 @@ static inline tt_ref tt__bump(tt_thread *t, const tt_type *ty, uintptr_t bytes)
 static inline tt_ref tt_alloc_at(tt_thread *t, const tt_type *ty, const char *file, int line)
 {
     struct tt__fast *f = (struct tt__fast *)t;
-    if (TT_LIKELY(!f->slow)) {
+    /* The signature test costs one compare on a line the size load brings
+     * in anyway, and keeps a bogus descriptor out of the heap. */
+    if (TT_LIKELY(!f->slow && ty->sig == TT_TYPE_SIG)) {
         uintptr_t bytes = ((uintptr_t)ty->size + 15) & ~(uintptr_t)7;
         if (TT_LIKELY(bytes <= TT__INLINE_MAX)) {
             tt_ref r = tt__bump(t, ty, bytes);
@@ -72,7 +74,7 @@ static inline tt_ref tt_alloc_array_at(tt_thread *t, const tt_type *ty, size_t n
                                        const char *file, int line)
 {
     struct tt__fast *f = (struct tt__fast *)t;
-    if (TT_LIKELY(!f->slow && n <= TT__INLINE_MAX)) {
+    if (TT_LIKELY(!f->slow && n <= TT__INLINE_MAX && ty->sig == TT_TYPE_SIG)) {
         uintptr_t bytes = ((uintptr_t)ty->size + (uintptr_t)ty->elem_size * n + 15) & ~(uintptr_t)7;
         if (TT_LIKELY(bytes <= TT__INLINE_MAX && ty->elem_size != 0)) {
             tt_ref r = tt__bump(t, ty, bytes);

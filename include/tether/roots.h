@@ -79,7 +79,7 @@ static inline tt_frame tt_frame_push_at(tt_thread *t, size_t capacity, const cha
      * The frame records are kept at least as many as the local slots, and
      * every frame takes a slot, so they need no check of their own; an
      * absurd capacity fails the first test and is refused out of line. */
-    if (TT_LIKELY(!f->slow && top + (uint64_t)capacity + 1 <= f->local_cap &&
+    if (TT_LIKELY(!f->slow && capacity < (size_t)(f->local_cap - top) &&
                   f->local_limit < f->local_cap)) {
         struct tt__frame_rec *fr = &f->frames[depth];
         tt_ref *locals = f->locals;

@@ -1,0 +1,486 @@
+/*
+ * test_misuse.c: checked mode with a custom misuse handler that records the
+ * report and returns. For each detection: the handler is called exactly
+ * once, with the right name, status, caller's file and line, and a message
+ * naming them; the call then fails with that status (also in the last
+ * error) and leaves the heap unchanged, and the heap stays usable.
+ */
+#include "tt_test.h"
+
+struct pair {
+    tt_ref a, b;
+    uint64_t v;
+};
+static const tt_type pair_type = TT_TYPE_INIT(struct pair, a, b);
+static const tt_type blob_type = {TT_TYPE_SIG, "blob", TT_KIND_ATOMIC, 32, 0, 0, NULL, NULL};
+static const tt_type words_type = TT_DATA_ARRAY_TYPE_INIT("words", uint64_t);
+
+struct record {
+    int calls;
+    int code;
+    char what[64];
+    char file[256];
+    int line;
+    char message[512];
+    void *ctx;
+};
+
+static void record_misuse(const tt_misuse *m, void *ctx)
+{
+    struct record *r = ctx;
+    r->calls++;
+    r->code = m->code;
+    snprintf(r->what, sizeof r->what, "%s", m->what ? m->what : "(null)");
+    snprintf(r->file, sizeof r->file, "%s", m->file ? m->file : "(null)");
+    r->line = m->line;
+    snprintf(r->message, sizeof r->message, "%s", m->message ? m->message : "(null)");
+    r->ctx = ctx;
+}
+
+static struct record rec;
+static tt_heap *h;
+static tt_thread *t;
+
+static tt_heap *open_recording(void)
+{
+    tt_config cfg;
+    tt_config_init(&cfg);
+    cfg.checked = TT_CHECKED_ON;
+    cfg.on_misuse = record_misuse;
+    cfg.misuse_ctx = &rec;
+    return tt_heap_open(&cfg);
+}
+
+static void open_heap(void)
+{
+    memset(&rec, 0, sizeof rec);
+    h = open_recording();
+    t = h ? tt_thread_attach(h) : NULL;
+    if (!t) {
+        fprintf(stderr, "cannot open a heap: %s\n", tt_last_error()->message);
+        exit(2);
+    }
+    CHECK_EQ(tt_heap_checked(h), 1);
+}
+
+static void close_heap(void)
+{
+    CHECK_EQ(tt_collect(t), TT_OK);
+    CHECK_EQ(tt_heap_verify(t, NULL), TT_OK);
+    tt_thread_detach(t);
+    tt_heap_close(h);
+}
+
+/* The report made by the call on `line` of this file. */
+#define CHECK_REPORT(name, status, line_) check_report(__LINE__, (name), (status), (line_))
+static void check_report(int at, const char *name, int status, int line)
+{
+    char where[300];
+    int failures = tt__failures;
+    CHECK_EQ(rec.calls, 1);
+    CHECK_STREQ(rec.what, name);
+    CHECK_EQ(rec.code, status);
+    CHECK_STREQ(rec.file, __FILE__);
+    CHECK_EQ(rec.line, line);
+    CHECK(rec.ctx == &rec);
+    CHECK_CONTAINS(rec.message, name);
+    snprintf(where, sizeof where, "test_misuse.c:%d", line);
+    CHECK_CONTAINS(rec.message, where);
+    CHECK_ERR(status);
+    CHECK_EQ(tt_last_error()->line, line);
+    CHECK_STREQ(tt_last_error()->file, __FILE__);
+    if (tt__failures != failures) fprintf(stderr, "  (the report checked at line %d)\n", at);
+    memset(&rec, 0, sizeof rec);
+    tt_clear_error();
+}
+
+static tt_ref new_pair(uint64_t v)
+{
+    tt_ref r = tt_alloc(t, &pair_type);
+    if (!tt_is_null(r)) TT_PTR(struct pair, r)->v = v;
+    return r;
+}
+
+static void test_local_after_pop(void)
+{
+    open_heap();
+    tt_frame f = tt_frame_push(t, 2);
+    tt_local l = tt_local_new(t, new_pair(1));
+    tt_frame_pop(t, f, TT_NO_LOCAL);
+    int line = __LINE__; tt_ref r = tt_local_get(t, l);
+    CHECK(tt_is_null(r));
+    CHECK_REPORT("local-after-pop", TT_ESTALE, line);
+    line = __LINE__; int rc = tt_local_set(t, l, TT_NULL);
+    CHECK_EQ(rc, TT_ESTALE);
+    CHECK_REPORT("local-after-pop", TT_ESTALE, line);
+    /* escaping a stale local: nothing popped */
+    tt_frame g = tt_frame_push(t, 1);
+    line = __LINE__; tt_local e = tt_frame_pop(t, g, l);
+    CHECK(tt_local_is_null(e));
+    CHECK_REPORT("local-after-pop", TT_ESTALE, line);
+    CHECK(tt_local_is_null(tt_frame_pop(t, g, TT_NO_LOCAL)));
+    CHECK_EQ(rec.calls, 0);
+    /* the null local */
+    line = __LINE__; r = tt_local_get(t, TT_NO_LOCAL);
+    CHECK(tt_is_null(r));
+    CHECK_REPORT("local-after-pop", TT_ESTALE, line);
+    close_heap();
+}
+
+static void test_frame_pop_order(void)
+{
+    open_heap();
+    tt_frame f1 = tt_frame_push(t, 1);
+    tt_local a = tt_local_new(t, new_pair(1));
+    tt_frame f2 = tt_frame_push(t, 1);
+    tt_local b = tt_local_new(t, new_pair(2));
+    int line = __LINE__; tt_local r = tt_frame_pop(t, f1, TT_NO_LOCAL);
+    CHECK(tt_local_is_null(r));
+    CHECK_REPORT("frame-pop-order", TT_ESTATE, line);
+    /* unchanged: both frames open, both locals good */
+    CHECK_EQU(TT_PTR(struct pair, tt_local_get(t, a))->v, 1);
+    CHECK_EQU(TT_PTR(struct pair, tt_local_get(t, b))->v, 2);
+    CHECK_EQ(rec.calls, 0);
+    CHECK(tt_local_is_null(tt_frame_pop(t, f2, TT_NO_LOCAL)));
+    line = __LINE__; tt_frame_pop(t, f2, TT_NO_LOCAL);
+    CHECK_REPORT("frame-pop-order", TT_ESTATE, line);
+    CHECK(tt_local_is_null(tt_frame_pop(t, f1, TT_NO_LOCAL)));
+    CHECK_EQ(rec.calls, 0);
+    close_heap();
+}
+
+static void test_frame_capacity(void)
+{
+    open_heap();
+    tt_frame f = tt_frame_push(t, 2);
+    tt_local a = tt_local_new(t, new_pair(1));
+    tt_local b = tt_local_new(t, new_pair(2));
+    CHECK_EQ(rec.calls, 0);
+    int line = __LINE__; tt_local c = tt_local_new(t, TT_NULL);
+    CHECK(tt_local_is_null(c));
+    CHECK_REPORT("frame-capacity", TT_ERANGE, line);
+    CHECK_EQU(TT_PTR(struct pair, tt_local_get(t, a))->v, 1);
+    CHECK_EQU(TT_PTR(struct pair, tt_local_get(t, b))->v, 2);
+    /* An escape into a full parent is not a capacity misuse. */
+    tt_frame g = tt_frame_push(t, 1);
+    tt_local x = tt_local_new(t, new_pair(3));
+    tt_local ex = tt_frame_pop(t, g, x);
+    CHECK(!tt_local_is_null(ex));
+    CHECK_EQ(rec.calls, 0);
+    CHECK_EQU(TT_PTR(struct pair, tt_local_get(t, ex))->v, 3);
+    tt_frame_pop(t, f, TT_NO_LOCAL);
+    /* The base frame has its configured capacity (16 by default). */
+    for (int i = 0; i < 16; i++) CHECK(!tt_local_is_null(tt_local_new(t, TT_NULL)));
+    CHECK_EQ(rec.calls, 0);
+    line = __LINE__; c = tt_local_new(t, TT_NULL);
+    CHECK(tt_local_is_null(c));
+    CHECK_REPORT("frame-capacity", TT_ERANGE, line);
+    close_heap();
+}
+
+static void test_globals(void)
+{
+    open_heap();
+    tt_global g = tt_global_new(t, new_pair(1));
+    CHECK_EQ(tt_global_free(t, g), TT_OK);
+    int line = __LINE__; int rc = tt_global_free(t, g);
+    CHECK_EQ(rc, TT_ESTALE);
+    CHECK_REPORT("global-double-free", TT_ESTALE, line);
+    line = __LINE__; tt_ref r = tt_global_get(t, g);
+    CHECK(tt_is_null(r));
+    CHECK_REPORT("global-after-free", TT_ESTALE, line);
+    line = __LINE__; rc = tt_global_set(t, g, TT_NULL);
+    CHECK_EQ(rc, TT_ESTALE);
+    CHECK_REPORT("global-after-free", TT_ESTALE, line);
+    /* a new global in the old slot is not reachable through the old handle */
+    tt_global g2 = tt_global_new(t, new_pair(2));
+    line = __LINE__; r = tt_global_get(t, g);
+    CHECK(tt_is_null(r));
+    CHECK_REPORT("global-after-free", TT_ESTALE, line);
+    CHECK_EQU(TT_PTR(struct pair, tt_global_get(t, g2))->v, 2);
+    CHECK_EQU(tt_test_stats(h).globals, 1);
+    CHECK_EQ(tt_global_free(t, g2), TT_OK);
+    CHECK_EQ(rec.calls, 0);
+    close_heap();
+}
+
+static void test_weaks(void)
+{
+    open_heap();
+    tt_local l = tt_local_new(t, new_pair(1));
+    tt_weak w = tt_weak_new(t, tt_local_get(t, l));
+    CHECK_EQ(tt_weak_free(t, w), TT_OK);
+    int line = __LINE__; int rc = tt_weak_free(t, w);
+    CHECK_EQ(rc, TT_ESTALE);
+    CHECK_REPORT("weak-double-free", TT_ESTALE, line);
+    line = __LINE__; tt_ref r = tt_weak_get(t, w);
+    CHECK(tt_is_null(r));
+    CHECK_REPORT("weak-after-free", TT_ESTALE, line);
+    CHECK_EQU(tt_test_stats(h).weaks, 0);
+    close_heap();
+}
+
+static void test_store_not_object(void)
+{
+    open_heap();
+    tt_local l = tt_local_new(t, new_pair(1));
+    struct pair *p = tt_ptr(tt_local_get(t, l));
+    tt_local keep = tt_local_new(t, new_pair(2));
+    tt_store(t, tt_local_get(t, l), &p->a, tt_local_get(t, keep));
+    CHECK_EQ(rec.calls, 0);
+
+    /* a malloc'd address cast into a reference */
+    void *m = calloc(1, 64);
+    REQUIRE(m != NULL);
+    tt_ref fake = {(uintptr_t)m + 16};
+    int line = __LINE__; tt_store(t, tt_local_get(t, l), &p->a, fake);
+    CHECK_REPORT("store-not-object", TT_EINVAL, line);
+    CHECK_REF(p->a, tt_local_get(t, keep)); /* unchanged */
+
+    /* an object of another heap */
+    tt_heap *h2 = open_recording();
+    REQUIRE(h2 != NULL);
+    tt_thread *t2 = tt_thread_attach(h2);
+    REQUIRE(t2 != NULL);
+    tt_local other = tt_local_new(t2, tt_alloc(t2, &pair_type));
+    line = __LINE__; tt_store(t, tt_local_get(t, l), &p->b, tt_local_get(t2, other));
+    CHECK_REPORT("store-not-object", TT_EINVAL, line);
+    CHECK(tt_is_null(p->b));
+    /* ... and storing into the other heap's object through this heap */
+    line = __LINE__; tt_store(t, tt_local_get(t2, other), &TT_PTR(struct pair, tt_local_get(t2, other))->a, TT_NULL);
+    CHECK_REPORT("store-not-object", TT_EINVAL, line);
+    tt_thread_detach(t2);
+    tt_heap_close(h2);
+
+    /* an object that died */
+    tt_ref dead = new_pair(3);
+    CHECK_EQ(tt_collect(t), TT_OK);
+    line = __LINE__; tt_store(t, tt_local_get(t, l), &p->b, dead);
+    CHECK_REPORT("store-not-object", TT_EINVAL, line);
+    CHECK(tt_is_null(p->b));
+
+    /* storing into something that is not an object */
+    line = __LINE__; tt_store(t, fake, (tt_ref *)m, tt_local_get(t, keep));
+    CHECK_REPORT("store-not-object", TT_EINVAL, line);
+    CHECK_EQU(((uint64_t *)m)[0], 0);
+    /* tt_array_set on something that is not an object */
+    line = __LINE__; int rc = tt_array_set(t, fake, 0, TT_NULL);
+    CHECK_EQ(rc, TT_EINVAL);
+    CHECK_REPORT("store-not-object", TT_EINVAL, line);
+    free(m);
+    CHECK_REF(p->a, tt_local_get(t, keep));
+    close_heap();
+}
+
+static void test_store_bad_field(void)
+{
+    open_heap();
+    tt_frame f = tt_frame_push(t, 8);
+    tt_local l = tt_local_new(t, new_pair(1));
+    tt_local l2 = tt_local_new(t, new_pair(2));
+    tt_local lb = tt_local_new(t, tt_alloc(t, &blob_type));
+    tt_local la = tt_local_new(t, tt_alloc_array(t, &tt_refs_type, 4));
+    tt_local lw = tt_local_new(t, tt_alloc_array(t, &words_type, 4));
+    tt_ref p = tt_local_get(t, l), q = tt_local_get(t, l2);
+    /* a field of another object */
+    int line = __LINE__; tt_store(t, p, &TT_PTR(struct pair, q)->a, q);
+    CHECK_REPORT("store-bad-field", TT_EINVAL, line);
+    CHECK(tt_is_null(TT_PTR(struct pair, q)->a));
+    /* a plain (non-reference) field of the object */
+    line = __LINE__; tt_store(t, p, (tt_ref *)&TT_PTR(struct pair, p)->v, q);
+    CHECK_REPORT("store-bad-field", TT_EINVAL, line);
+    CHECK_EQU(TT_PTR(struct pair, p)->v, 1);
+    /* a field of an atomic object */
+    tt_ref b = tt_local_get(t, lb);
+    line = __LINE__; tt_store(t, b, (tt_ref *)tt_ptr(b), q);
+    CHECK_REPORT("store-bad-field", TT_EINVAL, line);
+    CHECK_EQU(((uint64_t *)tt_ptr(b))[0], 0);
+    /* an array's length word, and past its end */
+    tt_ref a = tt_local_get(t, la);
+    line = __LINE__; tt_store(t, a, (tt_ref *)tt_ptr(a), q);
+    CHECK_REPORT("store-bad-field", TT_EINVAL, line);
+    CHECK_EQU(tt_array_length(a), 4);
+    line = __LINE__; tt_store(t, a, (tt_ref *)tt_array_data(a) + 4, q);
+    CHECK_REPORT("store-bad-field", TT_EINVAL, line);
+    /* tt_array_set on a data array */
+    line = __LINE__; int rc = tt_array_set(t, tt_local_get(t, lw), 0, q);
+    CHECK_EQ(rc, TT_EINVAL);
+    CHECK_REPORT("store-bad-field", TT_EINVAL, line);
+    /* good stores are silent */
+    tt_store(t, a, (tt_ref *)tt_array_data(a) + 3, q);
+    tt_store(t, p, &TT_PTR(struct pair, p)->b, q);
+    CHECK_EQ(tt_array_set(t, a, 0, p), TT_OK);
+    CHECK_EQ(rec.calls, 0);
+    tt_frame_pop(t, f, TT_NO_LOCAL);
+    close_heap();
+}
+
+static void test_bad_type(void)
+{
+    static const tt_type zero_type;
+    static const tt_type garbage_type = {0x0123456789abcdefu, "garbage", TT_KIND_FIXED, 16, 0, 0,
+                                         NULL, NULL};
+    open_heap();
+    int line = __LINE__; tt_ref r = tt_alloc(t, &zero_type);
+    CHECK(tt_is_null(r));
+    CHECK_REPORT("bad-type", TT_EINVAL, line);
+    line = __LINE__; r = tt_alloc(t, &garbage_type);
+    CHECK(tt_is_null(r));
+    CHECK_REPORT("bad-type", TT_EINVAL, line);
+    line = __LINE__; r = tt_alloc_array(t, &garbage_type, 3);
+    CHECK(tt_is_null(r));
+    CHECK_REPORT("bad-type", TT_EINVAL, line);
+    line = __LINE__; r = tt_alloc_array(t, &pair_type, 3);
+    CHECK(tt_is_null(r));
+    CHECK_REPORT("bad-type", TT_EINVAL, line);
+    /* After good allocations of the same size class, still caught. */
+    CHECK(!tt_is_null(tt_alloc(t, &blob_type)));
+    static const tt_type garbage32 = {0, "garbage32", TT_KIND_ATOMIC, 32, 0, 0, NULL, NULL};
+    line = __LINE__; r = tt_alloc(t, &garbage32);
+    CHECK(tt_is_null(r));
+    CHECK_REPORT("bad-type", TT_EINVAL, line);
+    CHECK_EQ(tt_collect(t), TT_OK);
+    CHECK_EQU(tt_test_stats(h).live_objects, 0);
+    close_heap();
+}
+
+static void test_not_object_handles(void)
+{
+    open_heap();
+    void *m = calloc(1, 64);
+    REQUIRE(m != NULL);
+    tt_ref fake = {(uintptr_t)m + 8};
+    int line = __LINE__; tt_local l = tt_local_new(t, fake);
+    CHECK(tt_local_is_null(l));
+    CHECK_EQ(rec.calls, 1);
+    CHECK_EQ(rec.code, TT_EINVAL);
+    CHECK_EQ(rec.line, line);
+    memset(&rec, 0, sizeof rec);
+    line = __LINE__; tt_global g = tt_global_new(t, fake);
+    CHECK(tt_global_is_null(g));
+    CHECK_EQ(rec.calls, 1);
+    CHECK_EQ(rec.code, TT_EINVAL);
+    CHECK_EQ(rec.line, line);
+    CHECK_ERR(TT_EINVAL);
+    memset(&rec, 0, sizeof rec);
+    CHECK_EQU(tt_test_stats(h).globals, 0);
+    free(m);
+    close_heap();
+}
+
+static void test_heap_closed(void)
+{
+    memset(&rec, 0, sizeof rec);
+    h = open_recording();
+    REQUIRE(h != NULL);
+    t = tt_thread_attach(h);
+    REQUIRE(t != NULL);
+    tt_heap_close(h);
+    CHECK_EQ(rec.calls, 0);
+    int line = __LINE__; tt_thread *u = tt_thread_attach(h);
+    CHECK(u == NULL);
+    CHECK_REPORT("heap-closed", TT_ECLOSED, line);
+    line = __LINE__; int rc = tt_collect(t);
+    CHECK_EQ(rc, TT_ECLOSED);
+    CHECK_REPORT("heap-closed", TT_ECLOSED, line);
+    line = __LINE__; tt_ref r = tt_alloc(t, &pair_type);
+    CHECK(tt_is_null(r));
+    CHECK_REPORT("heap-closed", TT_ECLOSED, line);
+    line = __LINE__; tt_frame f = tt_frame_push(t, 1);
+    CHECK(tt_frame_is_null(f));
+    CHECK_REPORT("heap-closed", TT_ECLOSED, line);
+    line = __LINE__; tt_global g = tt_global_new(t, TT_NULL);
+    CHECK(tt_global_is_null(g));
+    CHECK_REPORT("heap-closed", TT_ECLOSED, line);
+    CHECK_EQ(tt_is_object(t, TT_NULL), 0);
+    memset(&rec, 0, sizeof rec);
+    tt_heap_close(h); /* twice */
+    CHECK_EQ(rec.calls, 1);
+    CHECK_STREQ(rec.what, "heap-closed");
+    CHECK_EQ(rec.code, TT_ECLOSED);
+}
+
+static void test_thread_detached(void)
+{
+    memset(&rec, 0, sizeof rec);
+    h = open_recording();
+    REQUIRE(h != NULL);
+    t = tt_thread_attach(h);
+    tt_thread *u = tt_thread_attach(h);
+    REQUIRE(t != NULL && u != NULL);
+    tt_local keep = tt_local_new(u, tt_alloc(u, &pair_type));
+    tt_thread_detach(t);
+    CHECK_EQ(rec.calls, 0);
+    int line = __LINE__; int rc = tt_collect(t);
+    CHECK_EQ(rc, TT_ECLOSED);
+    CHECK_REPORT("thread-detached", TT_ECLOSED, line);
+    line = __LINE__; tt_ref r = tt_alloc(t, &pair_type);
+    CHECK(tt_is_null(r));
+    CHECK_REPORT("thread-detached", TT_ECLOSED, line);
+    line = __LINE__; tt_local l = tt_local_new(t, TT_NULL);
+    CHECK(tt_local_is_null(l));
+    CHECK_REPORT("thread-detached", TT_ECLOSED, line);
+    line = __LINE__; tt_thread_detach(t);
+    CHECK_REPORT("thread-detached", TT_ECLOSED, line);
+    /* the other thread is fine */
+    CHECK_EQ(tt_collect(u), TT_OK);
+    CHECK_EQU(tt_test_stats(h).live_objects, 1);
+    CHECK(!tt_is_null(tt_local_get(u, keep)));
+    /* detaching with a frame open is refused, and leaves it attached */
+    tt_frame f = tt_frame_push(u, 1);
+    tt_thread_detach(u);
+    CHECK_EQ(rec.calls, 1);
+    CHECK_EQ(rec.code, TT_ESTATE);
+    memset(&rec, 0, sizeof rec);
+    CHECK(tt_local_is_null(tt_frame_pop(u, f, TT_NO_LOCAL)));
+    CHECK_EQ(tt_collect(u), TT_OK);
+    CHECK_EQ(rec.calls, 0);
+    tt_thread_detach(u);
+    CHECK_EQ(rec.calls, 0);
+    tt_heap_close(h);
+}
+
+/* Without a handler, the default one is tt_misuse_abort: see
+ * test_death.c. Here: a handler gets its own context, per heap. */
+static void test_handler_per_heap(void)
+{
+    struct record other;
+    memset(&other, 0, sizeof other);
+    memset(&rec, 0, sizeof rec);
+    tt_config cfg;
+    tt_config_init(&cfg);
+    cfg.checked = TT_CHECKED_ON;
+    cfg.on_misuse = record_misuse;
+    cfg.misuse_ctx = &other;
+    tt_heap *h2 = tt_heap_open(&cfg);
+    REQUIRE(h2 != NULL);
+    tt_thread *t2 = tt_thread_attach(h2);
+    REQUIRE(t2 != NULL);
+    open_heap();
+    tt_global g = tt_global_new(t2, TT_NULL);
+    tt_global_free(t2, g);
+    tt_global_free(t2, g);
+    CHECK_EQ(other.calls, 1);
+    CHECK(other.ctx == &other);
+    CHECK_EQ(rec.calls, 0);
+    tt_thread_detach(t2);
+    tt_heap_close(h2);
+    close_heap();
+}
+
+int main(void)
+{
+    RUN(test_local_after_pop);
+    RUN(test_frame_pop_order);
+    RUN(test_frame_capacity);
+    RUN(test_globals);
+    RUN(test_weaks);
+    RUN(test_store_not_object);
+    RUN(test_store_bad_field);
+    RUN(test_bad_type);
+    RUN(test_not_object_handles);
+    RUN(test_heap_closed);
+    RUN(test_thread_detached);
+    RUN(test_handler_per_heap);
+    return tt_test_done();
+}
