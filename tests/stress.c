@@ -479,8 +479,11 @@ static void op_alloc(void)
     if (how < 45) {
         int32_t holder = random_holder();
         if (holder >= 0 && holder != i) {
-            store_slot(holder, below(ob(holder)->nref), i);
-            linked = 1;
+            uint32_t k = below(ob(holder)->nref);
+            if (!M.calm || ob(holder)->ref[k] < 0 || chance(10)) {
+                store_slot(holder, k, i);
+                linked = 1;
+            }
         }
     }
     if (!linked && how < 75 && new_local(i)) linked = 1;
@@ -490,6 +493,16 @@ static void op_alloc(void)
             CHECK_EQ(tt_global_set(M.t, M.glob[g].g, r), TT_OK);
             if (M.glob[g].idx >= 0 && M.glob[g].idx != i) M.dirty = 1;
             M.glob[g].idx = i;
+            linked = 1;
+        }
+    }
+    /* A growing round keeps nearly everything: find a free slot. */
+    for (int tries = 0; M.calm && !linked && how < 97 && tries < 16; tries++) {
+        int32_t holder = random_holder();
+        if (holder < 0 || holder == i) continue;
+        uint32_t k = below(ob(holder)->nref);
+        if (ob(holder)->ref[k] < 0) {
+            store_slot(holder, k, i);
             linked = 1;
         }
     }
@@ -509,8 +522,10 @@ static void op_store(void)
 {
     int32_t holder = random_holder();
     if (holder < 0) return;
+    uint32_t k = below(ob(holder)->nref);
+    if (M.calm && ob(holder)->ref[k] >= 0 && chance(90)) return;
     int32_t val = chance(15) ? -1 : random_alive();
-    store_slot(holder, below(ob(holder)->nref), val);
+    store_slot(holder, k, val);
 }
 
 static void op_root_set(void)
@@ -859,7 +874,7 @@ int main(void)
     fflush(stdout);
     rng_state = seed;
     int r;
-    for (r = 0; r < rounds && tt__failures == 0; r++) round_run(r, ops);
+    for (r = 0; r < rounds && tt__failures == 0; r++) round_run(r, r % 3 == 1 ? 2 * ops : ops);
     if (tt__failures)
         printf("stress: FAILED in round %d; seed %" PRIu64 "\n", r - 1, seed);
     printf("stress: %ld allocations (%ld large), %ld explicit and %ld allocation-triggered "
