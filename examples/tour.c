@@ -294,8 +294,9 @@ static void tour_custom_trace(tt_thread *t)
  * This is the shape of every function that allocates and returns. */
 static tt_local make_segment(tt_thread *t, double x0, double y0, double x1, double y1)
 {
-    /* Three locals below; the escaped result needs no room here: push
-     * reserves its slot in the caller's frame. */
+    /* Room for the three locals below. The escaped result needs none:
+     * push reserves a slot for it, and it does not use up the caller's
+     * capacity. */
     tt_frame f = tt_frame_push(t, 3);
     tt_local seg = tt_local_new(t, tt_alloc(t, &pair_type));
     tt_local a = tt_local_new(t, tt_alloc(t, &point_type));
@@ -315,8 +316,11 @@ static tt_local make_segment(tt_thread *t, double x0, double y0, double x1, doub
 static void tour_frames(tt_thread *t)
 {
     step("frames: capacity is a guarantee, pop carries one escaped result");
-    /* Two calls below each escape one local into this frame. */
-    tt_frame f = tt_frame_push(t, 2);
+    /* The two calls below each escape one local into this frame. An
+     * escaped local does not count against capacity (its slot was
+     * reserved by the callee's push), and this frame makes no local of
+     * its own: capacity 0. */
+    tt_frame f = tt_frame_push(t, 0);
     tt_local s1 = make_segment(t, 0, 0, 3, 4);
     tt_local s2 = make_segment(t, 1, 1, 2, 2);
     if (tt_local_is_null(s1) || tt_local_is_null(s2)) {

@@ -352,6 +352,10 @@ static void test_message_shape(void)
 
 int main(void)
 {
+    if (!TT_TEST_CHECKS_BUILT) {
+        printf("checked mode is not compiled in (TETHER_CHECKS=OFF): skipped\n");
+        return TT_TEST_SKIP;
+    }
     unsetenv("TT_CHECKED"); /* each child chooses its mode */
     RUN(test_locals);
     RUN(test_unchecked_lives);

@@ -59,7 +59,7 @@ static void test_open_null_and_defaults(void)
     tt_heap *h = tt_heap_open(NULL);
     REQUIRE(h != NULL);
     const char *env = getenv("TT_CHECKED");
-    int env_on = env && strcmp(env, "1") == 0;
+    int env_on = TT_TEST_CHECKS_BUILT && env && strcmp(env, "1") == 0;
     CHECK_EQ(tt_heap_checked(h), env_on);
 
     tt_thread *t = tt_thread_attach(h);
@@ -95,7 +95,7 @@ static void test_checked_flag(void)
     tt_heap *off = tt_test_open(TT_CHECKED_OFF);
     REQUIRE(on != NULL);
     REQUIRE(off != NULL);
-    CHECK_EQ(tt_heap_checked(on), 1);
+    CHECK_EQ(tt_heap_checked(on), TT_TEST_CHECKS_BUILT);
     CHECK_EQ(tt_heap_checked(off), 0);
     tt_heap_close(on);
     tt_heap_close(off);
@@ -294,7 +294,7 @@ static void test_pacing(void)
     for (int i = 0; i < (1 << 20) / 24; i++) REQUIRE(!tt_is_null(tt_alloc(t, &node_type)));
     tt_stats s = tt_test_stats(h);
     CHECK_CMPU(s.collections, >=, 8);
-    CHECK_CMPU(s.collections, <=, 17);
+    CHECK_CMPU(s.collections, <=, 32);
     /* Nothing is live, so the footprint stayed small: one chunk. */
     CHECK_CMPU(s.heap_bytes_peak, <=, 4 << 20);
     tt_heap_close(h);

@@ -120,6 +120,15 @@ static void test_local_after_pop(void)
     CHECK_REPORT("local-after-pop", TT_ESTALE, line);
     CHECK(tt_local_is_null(tt_frame_pop(t, g, TT_NO_LOCAL)));
     CHECK_EQ(rec.calls, 0);
+    /* its slot in use again by a new frame: still stale */
+    tt_frame k = tt_frame_push(t, 2);
+    tt_local fresh = tt_local_new(t, new_pair(7));
+    CHECK((uint32_t)fresh.bits == (uint32_t)l.bits); /* the same slot */
+    line = __LINE__; r = tt_local_get(t, l);
+    CHECK(tt_is_null(r));
+    CHECK_REPORT("local-after-pop", TT_ESTALE, line);
+    CHECK_EQU(TT_PTR(struct pair, tt_local_get(t, fresh))->v, 7);
+    tt_frame_pop(t, k, TT_NO_LOCAL);
     /* the null local */
     line = __LINE__; r = tt_local_get(t, TT_NO_LOCAL);
     CHECK(tt_is_null(r));
@@ -470,6 +479,10 @@ static void test_handler_per_heap(void)
 
 int main(void)
 {
+    if (!TT_TEST_CHECKS_BUILT) {
+        printf("checked mode is not compiled in (TETHER_CHECKS=OFF): skipped\n");
+        return TT_TEST_SKIP;
+    }
     RUN(test_local_after_pop);
     RUN(test_frame_pop_order);
     RUN(test_frame_capacity);

@@ -114,12 +114,16 @@ static void pg_config(struct pages *pg, tt_page_hooks *hooks, tt_config *cfg)
     hooks->ctx = pg;
     tt_config_init(cfg);
     cfg->pages = hooks;
-    cfg->initial_size = 512 << 10;
+    cfg->initial_size = 256 << 10;
 }
 
 /* ------------------------------------------------------------------ */
 
 enum { OK = 0, FAILED = 1 };
+
+/* The scenario's sizes: each part needs memory more than once (blocks,
+ * chunks, handle segments, local slots and frame records grow). */
+enum { NPAIRS = 12000, NMEDIUM = 600, NHANDLES = 1100, NFRAMES = 120 };
 
 struct run {
     struct pages *pg;
@@ -197,35 +201,36 @@ static int scenario(struct run *r)
     tt_local arr = tt_local_new(t, TT_NULL);
     tt_local big = tt_local_new(t, TT_NULL);
 
-    /* A chain of 40000 pairs: several blocks, a collection or two. */
+    /* A chain of pairs: several blocks, a collection or two. */
     long n = 0;
-    for (; n < 40000; n++) {
+    for (; n < NPAIRS; n++) {
         tt_ref p;
         STEP_REF(r, p, "small alloc", tt_alloc(t, &pair_type));
         TT_PTR(struct pair, p)->v = (uint64_t)n;
         tt_store(t, p, &TT_PTR(struct pair, p)->a, tt_local_get(t, head));
         tt_local_set(t, head, p);
     }
-    /* Medium objects and a large reference array holding them. */
+    /* Medium objects (enough for a second chunk) and a large reference
+     * array holding them. */
     tt_ref a;
-    STEP_REF(r, a, "large refs", tt_alloc_array(t, &tt_refs_type, 4000));
+    STEP_REF(r, a, "large refs", tt_alloc_array(t, &tt_refs_type, NMEDIUM * 10));
     tt_local_set(t, arr, a);
-    for (int i = 0; i < 400; i++) {
+    for (int i = 0; i < NMEDIUM; i++) {
         tt_ref m;
-        STEP_REF(r, m, "medium alloc", tt_alloc_array(t, &tt_bytes_type, 3000 + (size_t)i));
+        STEP_REF(r, m, "medium alloc", tt_alloc_array(t, &tt_bytes_type, 6000 + (size_t)i * 3));
         ((unsigned char *)tt_array_data(m))[0] = (unsigned char)i;
         tt_array_set(t, tt_local_get(t, arr), (size_t)i * 10, m);
     }
     tt_ref b;
-    STEP_REF(r, b, "large bytes", tt_alloc_array(t, &tt_bytes_type, (size_t)3 << 20));
+    STEP_REF(r, b, "large bytes", tt_alloc_array(t, &tt_bytes_type, (size_t)1 << 20));
     tt_local_set(t, big, b);
-    memset(tt_array_data(b), 0x3c, (size_t)3 << 20);
+    memset(tt_array_data(b), 0x3c, (size_t)1 << 20);
 
     /* Handles: enough to need several segments of the tables. */
-    static tt_global g[2500];
-    static tt_weak w[2500];
+    static tt_global g[NHANDLES];
+    static tt_weak w[NHANDLES];
     int ng = 0, nw = 0;
-    for (; ng < 2500; ng++) {
+    for (; ng < NHANDLES; ng++) {
         for (;;) {
             tt_clear_error();
             g[ng] = tt_global_new(t, tt_local_get(t, head));
@@ -234,7 +239,7 @@ static int scenario(struct run *r)
             recovered++;
         }
     }
-    for (; nw < 2500; nw++) {
+    for (; nw < NHANDLES; nw++) {
         for (;;) {
             tt_clear_error();
             w[nw] = tt_weak_new(t, tt_local_get(t, big));
@@ -244,9 +249,9 @@ static int scenario(struct run *r)
         }
     }
     /* Deep frames: the frame records and the local slots grow. */
-    static tt_frame fr[300];
+    static tt_frame fr[NFRAMES];
     int nf = 0;
-    for (; nf < 300; nf++) {
+    for (; nf < NFRAMES; nf++) {
         for (;;) {
             tt_clear_error();
             fr[nf] = tt_frame_push(t, 40);
@@ -260,16 +265,17 @@ static int scenario(struct run *r)
 
     CHECK_EQ(tt_collect(t), TT_OK);
     CHECK(chain_ok(tt_local_get(t, head), n));
-    for (int i = 0; i < 400; i++) {
+    for (int i = 0; i < NMEDIUM; i++) {
         tt_ref m = tt_array_get(tt_local_get(t, arr), (size_t)i * 10);
         CHECK(!tt_is_null(m) && ((unsigned char *)tt_array_data(m))[0] == (unsigned char)i);
     }
-    CHECK_EQU(((unsigned char *)tt_array_data(tt_local_get(t, big)))[(3 << 20) - 1], 0x3c);
+    CHECK_EQU(((unsigned char *)tt_array_data(tt_local_get(t, big)))[(1 << 20) - 1], 0x3c);
     CHECK_EQ(tt_heap_verify(t, NULL), TT_OK);
     tt_stats s = tt_test_stats(h);
-    CHECK_EQU(s.live_objects, 40000 + 1 + 400 + 1);
-    CHECK_EQU(s.globals, 2500);
-    CHECK_EQU(s.weaks, 2500);
+    CHECK_EQU(s.live_objects, NPAIRS + 1 + NMEDIUM + 1);
+    CHECK_EQU(s.globals, NHANDLES);
+    CHECK_EQU(s.weaks, NHANDLES);
+    CHECK_CMPU(s.heap_bytes, >, 4 << 20); /* more than one chunk's worth */
 
     /* Drop most, collect, and allocate again into the freed memory. */
     tt_local_set(t, arr, TT_NULL);

@@ -46,6 +46,28 @@
 
 #include <tether.h>
 
+/* Whether this build runs under AddressSanitizer (slower: tests that
+ * loop may do fewer rounds). */
+#if defined(__SANITIZE_ADDRESS__)
+#define TT_TEST_SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define TT_TEST_SANITIZED 1
+#endif
+#endif
+#ifndef TT_TEST_SANITIZED
+#define TT_TEST_SANITIZED 0
+#endif
+
+/* Whether checked mode is compiled into the library (CMake option
+ * TETHER_CHECKS). Tests that need it exit with TT_TEST_SKIP without it. */
+#ifdef TT_TEST_NO_CHECKS
+#define TT_TEST_CHECKS_BUILT 0
+#else
+#define TT_TEST_CHECKS_BUILT 1
+#endif
+#define TT_TEST_SKIP 77
+
 static int tt__failures;
 static long tt__checks;
 
