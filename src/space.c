@@ -309,6 +309,22 @@ void tt__space_sweep(tt_heap *h)
     h->marked_bytes += bytes;
 }
 
+/* Give the empty block at *link back to the OS and move it from the free
+ * list to the unused list; false (nothing moved) if the OS refused. */
+static bool decommit(tt_heap *h, struct tt__block **link)
+{
+    struct tt__block *b = *link;
+    if (tt__pages_decommit(h, (void *)b->start, TT__BLOCK_SIZE) != 0) return false;
+    *link = b->next;
+    h->nfree--;
+    b->state = TT__BLOCK_UNUSED;
+    b->zeroed = 1;
+    b->next = h->unused;
+    h->unused = b;
+    h->committed -= TT__BLOCK_SIZE;
+    return true;
+}
+
 /* Empty blocks stay committed through this many collections before they
  * go back to the OS, so a heap that breathes in and out every cycle does
  * not pay page faults for memory it is about to use again. */
@@ -330,17 +346,7 @@ void tt__space_trim(tt_heap *h)
             link = &b->next;
             continue;
         }
-        if (tt__pages_decommit(h, (void *)b->start, TT__BLOCK_SIZE) != 0) {
-            link = &b->next;
-            continue;
-        }
-        *link = b->next;
-        h->nfree--;
-        b->state = TT__BLOCK_UNUSED;
-        b->zeroed = 1;
-        b->next = h->unused;
-        h->unused = b;
-        h->committed -= TT__BLOCK_SIZE;
+        if (!decommit(h, link)) link = &b->next;
     }
 }
 
@@ -371,18 +377,10 @@ bool tt__space_release_free(tt_heap *h)
     struct tt__block **link = &h->free;
     while (*link) {
         struct tt__block *b = *link;
-        if (tt__pages_decommit(h, (void *)b->start, TT__BLOCK_SIZE) != 0) {
+        if (decommit(h, link))
+            any = true;
+        else
             link = &b->next;
-            continue;
-        }
-        *link = b->next;
-        h->nfree--;
-        b->state = TT__BLOCK_UNUSED;
-        b->zeroed = 1;
-        b->next = h->unused;
-        h->unused = b;
-        h->committed -= TT__BLOCK_SIZE;
-        any = true;
     }
     if (any) tt__stats_footprint(h);
     return any;
