@@ -16,7 +16,7 @@ all: lib
 
 lib:
 	@$(CMAKE_GCC) >/dev/null
-	@cmake --build $(BUILD)/gcc -j $(JOBS)
+	@cmake --build $(BUILD)/gcc -j $(JOBS) -- --no-print-directory
 
 # The tour of every capability.
 demo: lib
@@ -33,8 +33,11 @@ bench:
 	@cmake --build $(BUILD)/bench -j $(JOBS)
 	@sh bench/run.sh $(BUILD)/bench
 
-install: lib
-	@cmake --install $(BUILD)/gcc --prefix $(PREFIX)
+# Configure with the prefix so that tether.pc names it.
+install:
+	@$(CMAKE_GCC) -DCMAKE_INSTALL_PREFIX=$(PREFIX) >/dev/null
+	@cmake --build $(BUILD)/gcc -j $(JOBS) -- --no-print-directory
+	@cmake --install $(BUILD)/gcc
 
 clean:
 	rm -rf $(BUILD)

@@ -118,8 +118,11 @@ static void show_type(const tt_type *ty)
     if (ty->kind == TT_KIND_REF_ARRAY || ty->kind == TT_KIND_DATA_ARRAY)
         printf("   %-14s %-10s  a length word, then elements of %u byte%s each\n", ty->name,
                kind_name(ty->kind), ty->elem_size, ty->elem_size == 1 ? "" : "s");
+    else if (ty->kind == TT_KIND_CUSTOM)
+        printf("   %-14s %-10s  %u-byte payload, traced by its own function\n", ty->name,
+               kind_name(ty->kind), ty->size);
     else
-        printf("   %-14s %-10s  %u-byte payload, %u listed reference field(s)\n", ty->name,
+        printf("   %-14s %-10s  %u-byte payload, %u reference field(s)\n", ty->name,
                kind_name(ty->kind), ty->size, ty->nrefs);
 }
 

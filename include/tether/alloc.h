@@ -56,7 +56,7 @@ static inline tt_ref tt_alloc_at(tt_thread *t, const tt_type *ty, const char *fi
     struct tt__fast *f = (struct tt__fast *)t;
     /* The signature test costs one compare on a line the size load brings
      * in anyway, and keeps a bogus descriptor out of the heap. */
-    if (TT_LIKELY(!f->slow && ty->sig == TT_TYPE_SIG)) {
+    if (TT_LIKELY(!f->slow && ty && ty->sig == TT_TYPE_SIG)) {
         uintptr_t bytes = ((uintptr_t)ty->size + 15) & ~(uintptr_t)7;
         if (TT_LIKELY(bytes <= TT__INLINE_MAX)) {
             tt_ref r = tt__bump(t, ty, bytes);
@@ -67,14 +67,15 @@ static inline tt_ref tt_alloc_at(tt_thread *t, const tt_type *ty, const char *fi
 }
 
 /* Allocate an array of n zeroed elements of array type ty. Returns TT_NULL
- * with the last error set on failure: TT_ENOMEM, TT_EINVAL (not an array
- * type, or a size that overflows). May collect. */
+ * with the last error set on failure: TT_ENOMEM (heap full, or a size too
+ * large for any address space), TT_EINVAL (not an array type). May
+ * collect. */
 #define tt_alloc_array(t, ty, n) tt_alloc_array_at((t), (ty), (n), TT_HERE)
 static inline tt_ref tt_alloc_array_at(tt_thread *t, const tt_type *ty, size_t n,
                                        const char *file, int line)
 {
     struct tt__fast *f = (struct tt__fast *)t;
-    if (TT_LIKELY(!f->slow && n <= TT__INLINE_MAX && ty->sig == TT_TYPE_SIG)) {
+    if (TT_LIKELY(!f->slow && n <= TT__INLINE_MAX && ty && ty->sig == TT_TYPE_SIG)) {
         uintptr_t bytes = ((uintptr_t)ty->size + (uintptr_t)ty->elem_size * n + 15) & ~(uintptr_t)7;
         if (TT_LIKELY(bytes <= TT__INLINE_MAX && ty->elem_size != 0)) {
             tt_ref r = tt__bump(t, ty, bytes);

@@ -71,7 +71,7 @@ enum {
     TT_EINVAL = -2,  /* bad argument: null, zero or absurd size, bad type */
     TT_ESTALE = -3,  /* a handle used after its frame popped or it was freed */
     TT_ECLOSED = -4, /* heap closed or thread detached */
-    TT_EMISUSE = -5, /* API misuse detected (checked mode), handler returned */
+    TT_EMISUSE = -5, /* reserved; a misuse returns the code of its kind */
     TT_ERANGE = -6,  /* index or capacity out of range */
     TT_ESTATE = -7   /* call not allowed in the current state */
 };
@@ -138,7 +138,9 @@ typedef struct tt_config {
     size_t initial_size;
     /* Hard limit on the heap's footprint (blocks plus large objects). When
      * an allocation would pass it, a full collection runs first; if it still
-     * does not fit, the allocation fails with TT_ENOMEM. 0: no limit. */
+     * does not fit, the allocation fails with TT_ENOMEM. 0: no limit;
+     * otherwise at least 4 MiB (one chunk), or tt_heap_open fails with
+     * TT_EINVAL. */
     size_t max_size;
     /* After a collection that left L live bytes, the next one comes after
      * max(initial_size, L * growth_percent / 100) more bytes. 0: 100. */

@@ -53,7 +53,9 @@ typedef struct tt_verify_report {
  * names a valid type and that each reference field is null or points to a
  * live object of this heap. Fills *out (may be NULL). Returns TT_OK if
  * nothing was wrong, TT_EINVAL otherwise (the first problem is described in
- * the last error). Does not collect or allocate from the heap. */
+ * the last error); TT_ENOMEM if the walk could not get memory for its own
+ * bookkeeping; TT_ECLOSED for a dead thread. Does not collect or allocate
+ * from the heap. */
 #define tt_heap_verify(t, out) tt_heap_verify_at((t), (out), TT_HERE)
 TT_API int tt_heap_verify_at(tt_thread *t, tt_verify_report *out, const char *file, int line);
 
