@@ -84,6 +84,9 @@ static void test_bad_types(void)
 {
     open_cfg(0);
     tt_local keep = make_keep();
+    CHECK_BAD_ALLOC(tt_alloc(t, NULL), TT_EINVAL);
+    CHECK_BAD_ALLOC(tt_alloc_array(t, NULL, 3), TT_EINVAL);
+    CHECK_BAD_ALLOC(tt_alloc_array(t, NULL, 100000), TT_EINVAL);
     CHECK_BAD_ALLOC(tt_alloc(t, &nosig_big_type), TT_EINVAL);
     CHECK_BAD_ALLOC(tt_alloc(t, &badkind_type), TT_EINVAL);
     CHECK_BAD_ALLOC(tt_alloc(t, &notrace_type), TT_EINVAL);

@@ -339,6 +339,12 @@ static void test_bad_type(void)
     line = __LINE__; r = tt_alloc_array(t, &garbage_type, 3);
     CHECK(tt_is_null(r));
     CHECK_REPORT("bad-type", TT_EINVAL, line);
+    line = __LINE__; r = tt_alloc(t, NULL);
+    CHECK(tt_is_null(r));
+    CHECK_REPORT("bad-type", TT_EINVAL, line);
+    line = __LINE__; r = tt_alloc_array(t, NULL, 3);
+    CHECK(tt_is_null(r));
+    CHECK_REPORT("bad-type", TT_EINVAL, line);
     line = __LINE__; r = tt_alloc_array(t, &pair_type, 3);
     CHECK(tt_is_null(r));
     CHECK_REPORT("bad-type", TT_EINVAL, line);
@@ -428,6 +434,9 @@ static void test_thread_detached(void)
     CHECK_REPORT("thread-detached", TT_ECLOSED, line);
     line = __LINE__; tt_local l = tt_local_new(t, TT_NULL);
     CHECK(tt_local_is_null(l));
+    CHECK_REPORT("thread-detached", TT_ECLOSED, line);
+    line = __LINE__; rc = tt_heap_verify(t, NULL);
+    CHECK_EQ(rc, TT_ECLOSED);
     CHECK_REPORT("thread-detached", TT_ECLOSED, line);
     line = __LINE__; tt_thread_detach(t);
     CHECK_REPORT("thread-detached", TT_ECLOSED, line);
