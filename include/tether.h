@@ -21,6 +21,8 @@
 #include "tether/fast.h"
 #include "tether/alloc.h"
 #include "tether/roots.h"
+#include "tether/cleanup.h"
+#include "tether/weak.h"
 #include "tether/stats.h"
 
 #define TETHER_VERSION_MAJOR 0

@@ -77,6 +77,12 @@ tt_ref tt__alloc_slow(tt_thread *t, const tt_type *ty, size_t n, int is_array, c
     }
     size_t bytes = request_bytes(h, ty, n, is_array, file, line);
     if (bytes == 0) return TT_NULL;
+    /* A finalize hook is registered with the allocation; secure its room
+     * first (a collection never shrinks it) so the pair cannot half-fail. */
+    if (ty->finalize && tt__cleanup_reserve(h, 1) != TT_OK) {
+        tt__fail(TT_ENOMEM, file, line, "out of memory for the cleanup log of a '%s'", ty->name);
+        return TT_NULL;
+    }
     if (h->cfg.max_size && bytes > h->cfg.max_size) {
         tt__fail(TT_ENOMEM, file, line, "object of %zu bytes exceeds the heap limit %zu", bytes,
                  h->cfg.max_size);
@@ -99,6 +105,7 @@ tt_ref tt__alloc_slow(tt_thread *t, const tt_type *ty, size_t n, int is_array, c
         r = (tt_ref){p + 8};
     }
     if (is_array) *(size_t *)r.bits = n;
+    if (ty->finalize) (void)tt__cleanup_add(h, r.bits, TT__FN_FINALIZE, 0, NULL, file, line);
     return r;
 }
 

@@ -62,6 +62,12 @@ bool tt__type_valid(const tt_type *ty, const char **why)
             return false;
         }
         return true;
+    case TT__KIND_EPHEMERON:
+        if (ty != &tt_ephemeron_type) {
+            *why = "a type descriptor of tether's internal ephemeron kind";
+            return false;
+        }
+        return true;
     default:
         *why = "a type descriptor of unknown kind";
         return false;

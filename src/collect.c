@@ -3,31 +3,45 @@
  *
  *   1. Threads give back their runs (their unused tails are reclaimed).
  *   2. Mark bits of blocks in use are cleared.
- *   3. Roots are marked: every thread's locals, every global reference.
+ *   3. Roots are marked: every thread's locals, every global reference,
+ *      every object queued for its cleanups or in a guardian.
  *   4. The mark stack is drained (mark.c).
- *   5. Weak references to unmarked objects are cleared.
+ *   5. Ephemerons and keep-alive edges reach a fixpoint; weak references,
+ *      wrapper-table entries and ephemerons whose target is unmarked are
+ *      cleared; dead objects with cleanups are queued in dependency order,
+ *      with everything they reach kept (finalize.c).
  *   6. Blocks are classified by their survivors (space.c); dead large
  *      objects are unmapped (large.c). Free slots inside surviving blocks
  *      are found lazily by the allocator.
  *   7. The next trigger is set from the live size, and empty blocks the
  *      next cycle will not need are returned to the OS.
  *
- * Collections never run user code (no finalizers, no callbacks besides
- * custom trace functions), so they can run inside any allocation.
+ * Collections never run user code (no cleanups, no weak callbacks; only
+ * custom trace functions, and the on_collect hook once it is over, which
+ * must not call tether), so they can run inside any allocation.
  */
 #include "internal.h"
 
 static void mark_global(tt_heap *h, struct tt__hslot *s) { tt__mark_root(h, s->ref.bits); }
 
-static void clear_dead_weak(tt_heap *h, struct tt__hslot *s)
+/* External bytes of foreign objects already queued to die: they are
+ * still counted live until their cleanups run, but must not inflate the
+ * next budget. */
+static size_t external_dying(tt_heap *h)
 {
-    (void)h;
-    if (s->ref.bits && !tt__is_marked(s->ref.bits)) s->ref = TT_NULL;
+    size_t n = 0;
+    struct tt__queue *q = &h->pending;
+    for (size_t i = 0; i < q->count; i++) {
+        const struct tt__pend *it = &q->items[(q->head + i) & (q->cap - 1)];
+        if (it->kind == TT__PEND_OBJECT && tt__is_foreign((uintptr_t)it->v))
+            n += ((const struct tt__foreign *)(uintptr_t)it->v)->ext;
+    }
+    return n;
 }
 
 static void set_threshold(tt_heap *h)
 {
-    uint64_t live = h->marked_bytes;
+    uint64_t live = h->marked_bytes + (h->ext_live - external_dying(h));
     uint64_t next = live * h->cfg.growth_percent / 100;
     if (next < h->cfg.initial_size) next = h->cfg.initial_size;
     h->threshold = (size_t)next;
@@ -45,9 +59,11 @@ void tt__collect(tt_heap *h)
     for (tt_thread *t = h->threads; t; t = t->next)
         for (uint32_t i = 0; i < t->f.local_top; i++) tt__mark_root(h, t->f.locals[i].bits);
     tt__htable_each(&h->globals, mark_global, h);
+    tt__finalize_mark_roots(h);
     tt__mark_drain(h);
-
-    tt__htable_each(&h->weaks, clear_dead_weak, h);
+    tt__finalize_fixpoint(h);
+    tt__finalize_clear_weak(h);
+    tt__finalize_queue_dead(h);
 
     h->marked_objects = 0;
     h->marked_bytes = 0;
@@ -55,14 +71,21 @@ void tt__collect(tt_heap *h)
     tt__large_sweep(h);
 
     h->alloc_since_gc = 0;
+    h->ext_since_gc = 0;
     set_threshold(h);
     tt__space_trim(h);
+    if (h->ce_dead > 64 && h->ce_dead * 2 > h->ce_len) tt__cleanup_compact(h);
 
     h->st.live_objects = h->marked_objects;
     h->st.live_bytes = h->marked_bytes;
     tt__stats_footprint(h);
     tt__stats_pause(h, tt__now_ns() - t0);
     h->collecting = false;
+    if (h->cfg.on_collect) {
+        tt_stats st;
+        tt_heap_stats(h, &st);
+        h->cfg.on_collect(h, &st, h->cfg.collect_ctx);
+    }
 }
 
 int tt_collect_at(tt_thread *t, const char *file, int line)

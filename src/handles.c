@@ -98,6 +98,8 @@ static uint64_t handle_new(tt_thread *t, struct tt__htable *tb, const struct kin
     s->ref = r;
     s->file = file;
     s->line = line;
+    s->cb = NULL;
+    s->cb_env = NULL;
     tb->count++;
     return ((uint64_t)s->gen << 32) | (idx + 1);
 }
@@ -131,6 +133,8 @@ static int handle_free(tt_thread *t, struct tt__htable *tb, const struct kind *k
     if (!s) return code;
     s->gen += 1;
     s->ref = TT_NULL;
+    s->cb = NULL;
+    s->cb_env = NULL;
     s->next_free = tb->free_head;
     tb->free_head = (uint32_t)bits;
     tb->count--;
@@ -188,4 +192,48 @@ tt_ref tt_weak_get_at(tt_thread *t, tt_weak w, const char *file, int line)
 int tt_weak_free_at(tt_thread *t, tt_weak w, const char *file, int line)
 {
     return handle_free(t, t ? &t->heap->weaks : NULL, &WEAK, w.bits, file, line);
+}
+
+tt_weak tt_weak_new_cb_at(tt_thread *t, tt_ref r, tt_weak_fn fn, void *env, const char *file,
+                          int line)
+{
+    if (!fn) {
+        tt__fail(TT_EINVAL, file, line, "tt_weak_new_cb: null callback");
+        return (tt_weak){0};
+    }
+    tt_weak w = tt_weak_new_at(t, r, file, line);
+    if (w.bits) {
+        struct tt__hslot *s = lookup(&t->heap->weaks, w.bits);
+        s->cb = fn;
+        s->cb_env = env;
+    }
+    return w;
+}
+
+void tt__weaks_clear_dead(tt_heap *h)
+{
+    struct tt__htable *tb = &h->weaks;
+    for (uint32_t g = 0; g < tb->nsegs; g++) {
+        struct tt__hslot *seg = tb->segs[g];
+        for (uint32_t i = 0; i < TT__HSEG_SLOTS; i++) {
+            struct tt__hslot *s = &seg[i];
+            if (!(s->gen & 1) || !s->ref.bits || tt__is_marked(s->ref.bits)) continue;
+            s->ref = TT_NULL;
+            /* If the queue cannot grow, the callback is lost, not run twice. */
+            if (s->cb) {
+                uint64_t bits = ((uint64_t)s->gen << 32) | ((g << TT__HSEG_SHIFT) + i + 1);
+                if (tt__queue_push(h, &h->pending, bits, TT__PEND_WEAK) != TT_OK) s->cb = NULL;
+            }
+        }
+    }
+}
+
+bool tt__weak_take_callback(tt_heap *h, tt_weak w, tt_weak_fn *fn, void **env)
+{
+    struct tt__hslot *s = lookup(&h->weaks, w.bits);
+    if (!s || !s->cb) return false;
+    *fn = s->cb;
+    *env = s->cb_env;
+    s->cb = NULL;
+    return true;
 }

@@ -142,12 +142,17 @@ void tt_heap_close(tt_heap *h)
             tt__misuse(NULL, TT_EINVAL, "bad-heap", NULL, 0, "tt_heap_close of something that is not a heap");
         return;
     }
+    /* Cleanups run while the heap is whole: they may use it. */
+    tt__finalize_shutdown(h);
     h->sig = TT__HEAP_DEAD;
     while (h->threads) {
         tt_thread *t = h->threads;
         h->threads = t->next;
         tt__thread_free(t, 2);
     }
+    tt__finalize_finish(h);
+    tt__wtables_finish(h);
+    tt__cleanup_finish(h);
     tt__htable_finish(h, &h->globals);
     tt__htable_finish(h, &h->weaks);
     tt__large_finish(h);

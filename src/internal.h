@@ -54,7 +54,9 @@
 #define TT__PAGE 4096u
 
 /* Header word flags. Types are 8-aligned, leaving three bits. */
-#define TT__HDR_LARGE ((uintptr_t)1) /* object lives in the large space */
+#define TT__HDR_LARGE ((uintptr_t)1)    /* object lives in the large space */
+#define TT__HDR_CLEANUPS ((uintptr_t)2) /* object has entries in the cleanup log */
+#define TT__HDR_GRAY ((uintptr_t)4)     /* finalization ordering: on the DFS path */
 #define TT__HDR_FLAGS ((uintptr_t)7)
 
 /* Signatures (MPS-style): set last on init, destroyed first on finish. */
@@ -104,6 +106,26 @@ TT_HIDDEN int tt__ptrset_add(tt__ptrset *s, uintptr_t key); /* 0 ok, -1 no memor
 TT_HIDDEN bool tt__ptrset_has(const tt__ptrset *s, uintptr_t key);
 TT_HIDDEN void tt__ptrset_remove(tt__ptrset *s, uintptr_t key);
 TT_HIDDEN void tt__ptrset_free(tt__ptrset *s);
+
+/* ------------------------------------------------------------------ */
+/* Maps from nonzero u64 keys to u64 values (u64map.c)                  */
+
+typedef struct tt__u64map {
+    uint64_t *keys; /* 0 = empty */
+    uint64_t *vals;
+    size_t cap;     /* power of two, or 0 */
+    size_t count;
+} tt__u64map;
+
+TT_HIDDEN int tt__u64map_reserve(tt__u64map *m, size_t more); /* 0 ok, -1 no memory */
+TT_HIDDEN int tt__u64map_put(tt__u64map *m, uint64_t key, uint64_t val);
+TT_HIDDEN bool tt__u64map_get(const tt__u64map *m, uint64_t key, uint64_t *val);
+TT_HIDDEN bool tt__u64map_remove(tt__u64map *m, uint64_t key);
+/* Remove every entry for which keep(key, value, ctx) is false. */
+TT_HIDDEN void tt__u64map_filter(tt__u64map *m, bool (*keep)(uint64_t, uint64_t, void *), void *ctx);
+TT_HIDDEN void tt__u64map_clear(tt__u64map *m);
+TT_HIDDEN void tt__u64map_free(tt__u64map *m);
+TT_HIDDEN size_t tt__u64map_bytes(const tt__u64map *m);
 
 /* ------------------------------------------------------------------ */
 /* Small-object space (space.c)                                         */
@@ -206,6 +228,8 @@ struct tt__hslot {
     const char *file;   /* where it was created */
     int line;
     int pad_;
+    tt_weak_fn cb;      /* weak references: callback when the target dies */
+    void *cb_env;
 };
 
 #define TT__HSEG_SHIFT 10
@@ -219,9 +243,96 @@ struct tt__htable {
 };
 
 TT_HIDDEN void tt__htable_finish(tt_heap *h, struct tt__htable *tb);
+/* Clear weak references whose target is unmarked; queue their callbacks. */
+TT_HIDDEN void tt__weaks_clear_dead(tt_heap *h);
+/* The callback of weak w, taken (so it runs once); false if w was freed. */
+TT_HIDDEN bool tt__weak_take_callback(tt_heap *h, tt_weak w, tt_weak_fn *fn, void **env);
 /* Call fn(slot) on every slot in use. */
 TT_HIDDEN void tt__htable_each(struct tt__htable *tb, void (*fn)(tt_heap *, struct tt__hslot *),
                                tt_heap *h);
+
+/* ------------------------------------------------------------------ */
+/* The cleanup log (cleanup.c)                                          */
+
+/* One registration: 16 bytes. `w` packs the object's payload address
+ * (bits 3..47), flag bits 0..2 and the function's id (bits 48..63); a zero
+ * `w` is an entry that ran or was cancelled. The log keeps entries in
+ * registration order, so the shutdown order is the log read backwards,
+ * and the newest live entry of the log is always the newest of its
+ * object. An object's entries form a stack: its newest entry (the head)
+ * is found in the foreign payload or, for other objects, in the `heads`
+ * map; each entry with TT__CE_OLDER finds the next older one in the
+ * `older` map. */
+struct tt__centry {
+    uintptr_t w;
+    void *env;
+};
+
+#define TT__CE_DEALLOC ((uintptr_t)1) /* registered by an allocator */
+#define TT__CE_OLDER ((uintptr_t)2)   /* the object has an older entry */
+#define TT__CE_BASE ((uintptr_t)4)    /* a foreign object's first: releasing it releases the object */
+#define TT__CE_FLAGS ((uintptr_t)7)
+#define TT__CE_ADDR_MASK (((uintptr_t)1 << 48) - 8)
+#define TT__CE_FN_SHIFT 48
+
+/* Reserved function ids; user functions are interned from TT__FN_USER. */
+enum { TT__FN_NONE = 0,      /* a foreign object's base with no function */
+       TT__FN_KEEPALIVE = 1, /* env is the object that must outlive this one */
+       TT__FN_GUARDIAN = 2,  /* env is the tt_guardian to deliver to */
+       TT__FN_FINALIZE = 3,  /* the object's type's finalize hook */
+       TT__FN_USER = 4,
+       TT__FN_MAX = 65535 };
+
+static inline uintptr_t tt__ce_obj(uintptr_t w) { return w & TT__CE_ADDR_MASK; }
+static inline uint32_t tt__ce_fn(uintptr_t w) { return (uint32_t)(w >> TT__CE_FN_SHIFT); }
+
+struct tt__site {
+    const char *file;
+    int line;
+};
+
+/* The payload of a foreign object. */
+struct tt__foreign {
+    void *addr;
+    size_t ext;     /* external bytes accounted to the heap */
+    uint32_t head;  /* index + 1 of the newest log entry; 0 none */
+    uint32_t state; /* TT__FOREIGN_* */
+};
+#define TT__FOREIGN_RELEASED 1u
+#define TT__FOREIGN_IN_WTABLE 2u
+
+/* Items of the pending queue: what the cleanup contexts run. */
+enum { TT__PEND_OBJECT = 1, /* run every remaining cleanup of an object */
+       TT__PEND_WEAK = 2 }; /* call a weak reference's callback */
+struct tt__pend {
+    uint64_t v; /* object payload address or weak handle bits */
+    uint32_t kind;
+    uint32_t pad_;
+};
+
+/* A FIFO of pending items (ring buffer). Guardians have one each. */
+struct tt__queue {
+    struct tt__pend *items;
+    size_t cap, head, count; /* cap is a power of two or 0 */
+};
+
+struct tt_guardian {
+    uint64_t sig;
+    tt_guardian *next, *prev;
+    struct tt__queue q;
+    const char *file;
+    int line;
+};
+#define TT__GUARDIAN_SIG UINT64_C(0x7474475541524431)
+
+struct tt_wtable {
+    uint64_t sig;
+    tt_wtable *next, *prev;
+    tt__u64map map; /* foreign address -> wrapper payload address */
+    const char *file;
+    int line;
+};
+#define TT__WTABLE_SIG UINT64_C(0x7474575441424c31)
 
 /* ------------------------------------------------------------------ */
 /* Threads and the heap                                                 */
@@ -284,6 +395,34 @@ struct tt_heap {
     /* checked mode */
     tt__ptrset types_seen;
 
+    /* cleanups (cleanup.c) */
+    struct tt__centry *ce;       /* the log, in registration order */
+    struct tt__site *ce_site;    /* checked mode: where each entry was made */
+    size_t ce_len, ce_cap, ce_dead;
+    size_t ce_keepalive;         /* live keep-alive entries */
+    tt__u64map heads;            /* object (not foreign) -> newest entry + 1 */
+    tt__u64map older;            /* entry + 1 -> next older entry + 1 */
+    tt_cleanup_fn *fns;          /* interned functions, by id */
+    uint32_t nfns, fns_cap;
+    tt__u64map fn_ids;           /* function -> id */
+
+    /* finalization (finalize.c) */
+    struct tt__queue pending;
+    bool running_cleanups;       /* a cleanup is on the stack: no nesting */
+    bool closing;
+    tt_guardian *guardians;
+    uintptr_t *fin_objs;         /* scratch during a collection */
+    size_t fin_cap;
+    uintptr_t *ephs;             /* ephemerons marked this cycle */
+    size_t ephs_len, ephs_cap;
+
+    /* foreign memory (foreign.c) */
+    size_t ext_live;             /* external bytes of unreleased foreign objects */
+    size_t ext_since_gc;         /* external bytes added since the last collection */
+    size_t ext_freed;            /* released since open */
+    tt_wtable *wtables;
+    void *leak_acc;              /* close: the leak report being gathered */
+
     /* statistics */
     tt_stats st;
 };
@@ -311,6 +450,26 @@ static inline bool tt__is_marked(uintptr_t p)
     return (*tt__mark_word(p - 8, &bit) & bit) != 0;
 }
 
+/* Set the mark of the object at payload p; true if it was not marked. */
+static inline bool tt__set_mark_hdr(uintptr_t p, uintptr_t hdr)
+{
+    if (TT_UNLIKELY(hdr & TT__HDR_LARGE)) {
+        struct tt__large *lo = tt__large_of(p);
+        if (lo->mark) return false;
+        lo->mark = 1;
+        return true;
+    }
+    uint64_t bit;
+    uint64_t *w = tt__mark_word(p - 8, &bit);
+    if (*w & bit) return false;
+    *w |= bit;
+    return true;
+}
+static inline bool tt__set_mark(uintptr_t p) { return tt__set_mark_hdr(p, ((const uintptr_t *)p)[-1]); }
+
+/* The internal kind of ephemerons (ephemeron.c). */
+#define TT__KIND_EPHEMERON 6u
+
 /* mark.c */
 TT_HIDDEN int tt__mark_init(tt_heap *h);
 TT_HIDDEN void tt__mark_finish(tt_heap *h);
@@ -322,6 +481,66 @@ TT_HIDDEN void tt__trace_object(tt_heap *h, uintptr_t p, tt_tracer *tr);
 /* NULL if p is a live object of h; otherwise why not. Never faults. */
 TT_HIDDEN const char *tt__object_problem(const tt_heap *h, uintptr_t p);
 TT_HIDDEN bool tt__type_valid(const tt_type *ty, const char **why);
+
+/* cleanup.c */
+TT_HIDDEN void tt__cleanup_finish(tt_heap *h);
+TT_HIDDEN uint32_t tt__cleanup_head(tt_heap *h, uintptr_t obj);
+/* The next older entry (+1) of the entry at index idx, 0 if none. */
+TT_HIDDEN uint32_t tt__cleanup_older(tt_heap *h, uint32_t idx);
+/* Run the newest remaining cleanup of obj (keep-alive and guardian entries
+ * are skipped, and dropped once no cleanup is left). False if none. */
+TT_HIDDEN bool tt__cleanup_run_one(tt_thread *t, uintptr_t obj);
+/* Run every remaining cleanup of obj, newest first; drop its keep-alive
+ * and (if drop_guardians) guardian entries. Returns how many ran. */
+TT_HIDDEN size_t tt__cleanup_run_all(tt_thread *t, uintptr_t obj, bool drop_guardians);
+/* Run the newest entry of the whole log (shutdown order); false if none. */
+TT_HIDDEN bool tt__cleanup_run_newest(tt_thread *t);
+/* Remove the guardian entry of obj (newest one); its guardian or NULL. */
+TT_HIDDEN tt_guardian *tt__cleanup_take_guardian(tt_heap *h, uintptr_t obj);
+TT_HIDDEN void tt__cleanup_compact(tt_heap *h);
+/* Drop obj's entries with function fn (and env, if not NULL) unrun. */
+TT_HIDDEN void tt__cleanup_drop(tt_heap *h, uintptr_t obj, uint32_t fn, const void *env);
+TT_HIDDEN int tt__cleanup_add(tt_heap *h, uintptr_t obj, uint32_t fn, uintptr_t flags, void *env,
+                              const char *file, int line);
+TT_HIDDEN int tt__cleanup_reserve(tt_heap *h, size_t n);
+TT_HIDDEN int tt__cleanup_intern(tt_heap *h, tt_cleanup_fn fn, uint32_t *id);
+TT_HIDDEN size_t tt__cleanup_bytes(const tt_heap *h);
+
+/* foreign.c */
+TT_HIDDEN bool tt__is_foreign(uintptr_t p);
+/* The object's cleanups are all done: give back its external bytes,
+ * clear its address, drop it from wrapper tables. */
+TT_HIDDEN void tt__foreign_release(tt_heap *h, uintptr_t p);
+/* Run pending cleanups if this heap runs them at foreign-memory calls. */
+TT_HIDDEN void tt__foreign_cleanup_point(tt_thread *t);
+
+/* finalize.c */
+TT_HIDDEN void tt__finalize_mark_roots(tt_heap *h);
+/* Strong marking is done: reach a fixpoint over ephemerons and keep-alive
+ * edges. */
+TT_HIDDEN void tt__finalize_fixpoint(tt_heap *h);
+/* Clear weak things whose target is unmarked; queue weak callbacks. */
+TT_HIDDEN void tt__finalize_clear_weak(tt_heap *h);
+/* Queue dead objects with cleanups in dependency order, keeping alive
+ * everything they reach. */
+TT_HIDDEN void tt__finalize_queue_dead(tt_heap *h);
+TT_HIDDEN int tt__queue_push(tt_heap *h, struct tt__queue *q, uint64_t v, uint32_t kind);
+TT_HIDDEN void tt__queue_free(tt_heap *h, struct tt__queue *q);
+TT_HIDDEN size_t tt__run_pending(tt_thread *t, size_t budget);
+TT_HIDDEN void tt__finalize_shutdown(tt_heap *h);
+TT_HIDDEN void tt__finalize_finish(tt_heap *h);
+TT_HIDDEN void tt__report(tt_heap *h, const char *what, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* ephemeron.c */
+TT_HIDDEN void tt__ephemeron_found(tt_heap *h, uintptr_t p);
+TT_HIDDEN bool tt__ephemerons_step(tt_heap *h); /* true if it marked something */
+TT_HIDDEN void tt__ephemerons_clear_dead(tt_heap *h);
+
+/* wtable.c */
+TT_HIDDEN void tt__wtables_sweep(tt_heap *h);
+TT_HIDDEN void tt__wtables_drop(tt_heap *h, uintptr_t obj, const void *addr);
+TT_HIDDEN void tt__wtables_finish(tt_heap *h);
 
 /* stats.c */
 TT_HIDDEN void tt__stats_pause(tt_heap *h, uint64_t ns);

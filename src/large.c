@@ -15,14 +15,14 @@ tt_ref tt__large_alloc(tt_thread *t, const tt_type *ty, size_t bytes, const char
         return TT_NULL;
     }
     bool collected = false;
-    if (h->alloc_since_gc + bytes >= h->threshold) {
+    if (h->alloc_since_gc + h->ext_since_gc + bytes >= h->threshold) {
         tt__collect(h);
         collected = true;
     }
     for (;;) {
         bool fits = h->cfg.max_size == 0 ||
                     (mapped <= h->cfg.max_size &&
-                     h->committed + h->large_bytes <= h->cfg.max_size - mapped);
+                     h->committed + h->large_bytes + h->ext_live <= h->cfg.max_size - mapped);
         struct tt__large *lo = fits ? tt__pages_reserve(h, mapped, TT__PAGE) : NULL;
         if (lo && tt__ptrset_add(&h->large_set, (uintptr_t)(&lo->hdr + 1)) != 0) {
             tt__pages_release(h, lo, mapped);

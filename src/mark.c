@@ -68,22 +68,6 @@ static inline void push(tt_heap *h, uintptr_t p)
     h->mark_stack[h->mark_top++] = p;
 }
 
-/* Mark p; true if it was not marked before. */
-static inline bool mark(uintptr_t p, uintptr_t hdr)
-{
-    if (TT_UNLIKELY(hdr & TT__HDR_LARGE)) {
-        struct tt__large *lo = tt__large_of(p);
-        if (lo->mark) return false;
-        lo->mark = 1;
-        return true;
-    }
-    uint64_t bit;
-    uint64_t *w = tt__mark_word(p - 8, &bit);
-    if (*w & bit) return false;
-    *w |= bit;
-    return true;
-}
-
 static inline bool scannable(const tt_type *ty)
 {
     return ty->kind != TT_KIND_ATOMIC && ty->kind != TT_KIND_DATA_ARRAY;
@@ -98,7 +82,7 @@ void tt__mark_root(tt_heap *h, uintptr_t p)
 {
     if (!p) return;
     uintptr_t hdr = ((const uintptr_t *)p)[-1];
-    if (mark(p, hdr) && scannable(type_of_hdr(hdr))) push(h, p | ROOT_TAG);
+    if (tt__set_mark_hdr(p, hdr) && scannable(type_of_hdr(hdr))) push(h, p | ROOT_TAG);
 }
 
 static void visit_field(tt_tracer *tr, tt_ref *field)
@@ -128,6 +112,16 @@ void tt__trace_object(tt_heap *h, uintptr_t p, tt_tracer *tr)
     }
     case TT_KIND_CUSTOM:
         if (ty->trace) ty->trace(tr, (void *)p);
+        break;
+    case TT__KIND_EPHEMERON:
+        /* Marking defers an ephemeron's fields to the fixpoint; any other
+         * walk (verifier, finalization ordering) sees both. */
+        if (tr == &local) {
+            tt__ephemeron_found(h, p);
+        } else {
+            tr->visit(tr, (tt_ref *)p);
+            tr->visit(tr, (tt_ref *)p + 1);
+        }
         break;
     default:
         break;
@@ -176,7 +170,7 @@ static void drain_once(tt_heap *h)
             hdr = ((const uintptr_t *)p)[-1];
         } else {
             hdr = ((const uintptr_t *)p)[-1];
-            if (!mark(p, hdr)) continue;
+            if (!tt__set_mark_hdr(p, hdr)) continue;
         }
         const tt_type *ty = type_of_hdr(hdr);
         switch (ty->kind) {
@@ -192,6 +186,7 @@ static void drain_once(tt_heap *h)
             break;
         }
         case TT_KIND_CUSTOM:
+        case TT__KIND_EPHEMERON:
             h->mark_top = top;
             tt__trace_object(h, p, NULL);
             stack = h->mark_stack;

@@ -136,7 +136,8 @@ static void block_join_class(struct tt__block *b, uint32_t cls)
 
 static bool fits_limit(const tt_heap *h, size_t more)
 {
-    return h->cfg.max_size == 0 || h->committed + h->large_bytes + more <= h->cfg.max_size;
+    return h->cfg.max_size == 0 ||
+           h->committed + h->large_bytes + h->ext_live + more <= h->cfg.max_size;
 }
 
 /* A block for class cls: a partly free one of the class, an empty one, or
@@ -214,7 +215,7 @@ int tt__space_refill(tt_thread *t, uint32_t cls, const char *file, int line)
     bool collected = false;
     retire_run(t, cls);
     for (;;) {
-        if (!collected && h->alloc_since_gc >= h->threshold) {
+        if (!collected && h->alloc_since_gc + h->ext_since_gc >= h->threshold) {
             tt__collect(h);
             collected = true;
         }

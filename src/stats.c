@@ -52,10 +52,15 @@ void tt_heap_stats(const tt_heap *h, tt_stats *out)
         for (uint32_t c = 0; c < TT__NCLASSES; c++) unused += t->f.buf[c].limit - t->f.buf[c].cursor;
     out->bytes_allocated -= unused;
     out->large_objects = h->nlarge;
-    size_t since = h->alloc_since_gc - unused;
+    size_t since = h->alloc_since_gc - unused + h->ext_since_gc;
     out->next_collection = h->threshold > since ? h->threshold - since : 0;
     out->globals = h->globals.count;
     out->weaks = h->weaks.count;
+    out->external_bytes = h->ext_live;
+    out->external_freed = h->ext_freed;
+    out->cleanups_live = h->ce_len - h->ce_dead;
+    out->cleanup_meta_bytes = tt__cleanup_bytes(h);
+    out->pending_cleanups = h->pending.count;
     out->pause_ns_p50 = percentile(out, 0.50);
     out->pause_ns_p90 = percentile(out, 0.90);
     out->pause_ns_p99 = percentile(out, 0.99);
@@ -77,6 +82,16 @@ void tt_stats_print(const tt_stats *s, FILE *f)
     fprintf(f, "large objects      %" PRIu64 "\n", s->large_objects);
     fprintf(f, "next collection in %" PRIu64 " bytes\n", s->next_collection);
     fprintf(f, "handles            %" PRIu64 " global, %" PRIu64 " weak\n", s->globals, s->weaks);
+    fprintf(f, "external           %" PRIu64 " bytes (peak %" PRIu64 ", freed %" PRIu64
+               "), %" PRIu64 " collections triggered by it\n",
+            s->external_bytes, s->external_bytes_peak, s->external_freed, s->collections_external);
+    fprintf(f, "cleanups           %" PRIu64 " registered now (%" PRIu64 " bytes of metadata), %" PRIu64
+               " run, %" PRIu64 " pending\n",
+            s->cleanups_live, s->cleanup_meta_bytes, s->cleanups_run, s->pending_cleanups);
+    fprintf(f, "finalization       %" PRIu64 " objects queued, %" PRIu64 " finalized, %" PRIu64
+               " to guardians, %" PRIu64 " weak callbacks, %" PRIu64 " cycles\n",
+            s->objects_queued, s->objects_finalized, s->guardian_deliveries,
+            s->weak_callbacks_run, s->finalizer_cycles);
     fprintf(f, "pause histogram   ");
     for (unsigned b = 0; b < TT_PAUSE_BUCKETS; b++)
         if (s->pause_hist[b]) fprintf(f, " <%lluus:%" PRIu64, 2ull << b, s->pause_hist[b]);

@@ -19,13 +19,13 @@ static const tt_type zero_type; /* all zero */
 static const tt_type nosig_type = {0, "nosig", TT_KIND_ATOMIC, 16, 0, 0, NULL, NULL};
 static const tt_type badsig_type = {TT_TYPE_SIG ^ 1, "badsig", TT_KIND_ATOMIC, 16, 0, 0, NULL, NULL};
 static const tt_type nosig_big_type = {0, "nosig_big", TT_KIND_ATOMIC, 1000, 0, 0, NULL, NULL};
-static const tt_type badkind_type = {TT_TYPE_SIG, "badkind", 99, 1000, 0, 0, NULL, NULL};
-static const tt_type notrace_type = {TT_TYPE_SIG, "notrace", TT_KIND_CUSTOM, 1000, 0, 0, NULL, NULL};
+static const tt_type badkind_type = {TT_TYPE_SIG, "badkind", 99, 1000, 0, 0, NULL, NULL, NULL};
+static const tt_type notrace_type = {TT_TYPE_SIG, "notrace", TT_KIND_CUSTOM, 1000, 0, 0, NULL, NULL, NULL};
 static const uint32_t bad_offsets[] = {996};
-static const tt_type badoff_type = {TT_TYPE_SIG, "badoff", TT_KIND_FIXED, 1000, 0, 1, bad_offsets, NULL};
-static const tt_type nooffsets_type = {TT_TYPE_SIG, "nooffsets", TT_KIND_FIXED, 1000, 0, 3, NULL, NULL};
-static const tt_type badrefs_type = {TT_TYPE_SIG, "badrefs", TT_KIND_REF_ARRAY, 8, 4, 0, NULL, NULL};
-static const tt_type nolen_type = {TT_TYPE_SIG, "nolen", TT_KIND_DATA_ARRAY, 0, 1, 0, NULL, NULL};
+static const tt_type badoff_type = {TT_TYPE_SIG, "badoff", TT_KIND_FIXED, 1000, 0, 1, bad_offsets, NULL, NULL};
+static const tt_type nooffsets_type = {TT_TYPE_SIG, "nooffsets", TT_KIND_FIXED, 1000, 0, 3, NULL, NULL, NULL};
+static const tt_type badrefs_type = {TT_TYPE_SIG, "badrefs", TT_KIND_REF_ARRAY, 8, 4, 0, NULL, NULL, NULL};
+static const tt_type nolen_type = {TT_TYPE_SIG, "nolen", TT_KIND_DATA_ARRAY, 0, 1, 0, NULL, NULL, NULL};
 
 static tt_heap *h;
 static tt_thread *t;
@@ -116,8 +116,8 @@ static void test_bad_small_types_cold(void)
  * documented TT_EINVAL must not depend on which path the call takes. */
 static void test_bad_small_types_warm(void)
 {
-    static const tt_type empty_type = {TT_TYPE_SIG, "empty", TT_KIND_ATOMIC, 0, 0, 0, NULL, NULL};
-    static const tt_type sixteen_type = {TT_TYPE_SIG, "sixteen", TT_KIND_ATOMIC, 16, 0, 0, NULL, NULL};
+    static const tt_type empty_type = {TT_TYPE_SIG, "empty", TT_KIND_ATOMIC, 0, 0, 0, NULL, NULL, NULL};
+    static const tt_type sixteen_type = {TT_TYPE_SIG, "sixteen", TT_KIND_ATOMIC, 16, 0, 0, NULL, NULL, NULL};
     open_cfg(0);
     tt_local keep = make_keep();
     CHECK(!tt_is_null(tt_alloc(t, &empty_type)));   /* class of zero_type */
@@ -135,7 +135,7 @@ static void test_not_an_array_type(void)
     tt_local keep = make_keep();
     CHECK_BAD_ALLOC(tt_alloc_array(t, &pair_type, 4), TT_EINVAL);
     CHECK_BAD_ALLOC(tt_alloc_array(t, &pair_type, 0), TT_EINVAL);
-    static const tt_type atomic_type = {TT_TYPE_SIG, "atom", TT_KIND_ATOMIC, 24, 0, 0, NULL, NULL};
+    static const tt_type atomic_type = {TT_TYPE_SIG, "atom", TT_KIND_ATOMIC, 24, 0, 0, NULL, NULL, NULL};
     CHECK_BAD_ALLOC(tt_alloc_array(t, &atomic_type, 4), TT_EINVAL);
     still_usable(keep, 1);
     close_heap();

@@ -12,7 +12,7 @@ struct pair {
     uint64_t v;
 };
 static const tt_type pair_type = TT_TYPE_INIT(struct pair, a, b);
-static const tt_type blob_type = {TT_TYPE_SIG, "blob", TT_KIND_ATOMIC, 32, 0, 0, NULL, NULL};
+static const tt_type blob_type = {TT_TYPE_SIG, "blob", TT_KIND_ATOMIC, 32, 0, 0, NULL, NULL, NULL};
 static const tt_type words_type = TT_DATA_ARRAY_TYPE_INIT("words", uint64_t);
 
 struct record {

@@ -56,7 +56,7 @@ static inline tt_ref tt_alloc_at(tt_thread *t, const tt_type *ty, const char *fi
     struct tt__fast *f = (struct tt__fast *)t;
     /* The signature test costs one compare on a line the size load brings
      * in anyway, and keeps a bogus descriptor out of the heap. */
-    if (TT_LIKELY(!f->slow && ty && ty->sig == TT_TYPE_SIG)) {
+    if (TT_LIKELY(!f->slow && ty && ty->sig == TT_TYPE_SIG && !ty->finalize)) {
         uintptr_t bytes = ((uintptr_t)ty->size + 15) & ~(uintptr_t)7;
         if (TT_LIKELY(bytes <= TT__INLINE_MAX)) {
             tt_ref r = tt__bump(t, ty, bytes);
@@ -75,7 +75,8 @@ static inline tt_ref tt_alloc_array_at(tt_thread *t, const tt_type *ty, size_t n
                                        const char *file, int line)
 {
     struct tt__fast *f = (struct tt__fast *)t;
-    if (TT_LIKELY(!f->slow && n <= TT__INLINE_MAX && ty && ty->sig == TT_TYPE_SIG)) {
+    if (TT_LIKELY(!f->slow && n <= TT__INLINE_MAX && ty && ty->sig == TT_TYPE_SIG &&
+                  !ty->finalize)) {
         uintptr_t bytes = ((uintptr_t)ty->size + (uintptr_t)ty->elem_size * n + 15) & ~(uintptr_t)7;
         if (TT_LIKELY(bytes <= TT__INLINE_MAX && ty->elem_size != 0)) {
             tt_ref r = tt__bump(t, ty, bytes);

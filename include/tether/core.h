@@ -133,6 +133,27 @@ typedef struct tt_page_hooks {
     void *ctx;
 } tt_page_hooks;
 
+typedef struct tt_heap tt_heap;
+typedef struct tt_thread tt_thread;
+struct tt_stats;
+
+/* A cleanup (see tether/cleanup.h): called once with the thread running
+ * it, the object it was registered on, and the environment given at
+ * registration. */
+typedef void (*tt_cleanup_fn)(tt_thread *t, tt_ref obj, void *env);
+
+/* Called at the end of every collection, on the thread that collected,
+ * with the heap's statistics. It must not call tether (the heap is in the
+ * middle of an allocation); it may record or signal, for example to ask
+ * another runtime to collect. */
+typedef void (*tt_collect_hook)(tt_heap *h, const struct tt_stats *st, void *ctx);
+
+/* Non-fatal reports: finalizer cycles and leaks found at close (checked
+ * mode). `what` is a short name ("finalizer-cycle", "leak-global",
+ * "leak-foreign"); `message` the full text. The default prints
+ * "tether: <message>" to stderr. */
+typedef void (*tt_report_fn)(const char *what, const char *message, void *ctx);
+
 typedef struct tt_config {
     /* Bytes allocated before the first collection. 0: 4 MiB. */
     size_t initial_size;
@@ -154,6 +175,22 @@ typedef struct tt_config {
     void *misuse_ctx;
     /* Page source; NULL: mmap/madvise/munmap. Copied at open. */
     const tt_page_hooks *pages;
+    /* Nonzero: pending cleanups run only in tt_run_finalizers,
+     * tt_collect_and_release, guardian drains and tt_heap_close. Zero (the
+     * default): the calls that create external memory (tt_foreign_new,
+     * tt_foreign_alloc, tt_foreign_allocate, tt_external_adjust) also run
+     * them, so a program that only declares external sizes never piles up
+     * dead foreign memory. */
+    int explicit_cleanups_only;
+    /* Nonzero: tt_heap_close frees everything without running the
+     * cleanups still registered (a fast exit). */
+    int fast_close;
+    /* See tt_collect_hook; NULL: none. */
+    tt_collect_hook on_collect;
+    void *collect_ctx;
+    /* See tt_report_fn; NULL: print to stderr. */
+    tt_report_fn on_report;
+    void *report_ctx;
 } tt_config;
 
 /* Fill *cfg with the defaults (the same as a zeroed tt_config). */
@@ -161,9 +198,6 @@ TT_API void tt_config_init(tt_config *cfg);
 
 /* ------------------------------------------------------------------ */
 /* Heaps and threads                                                    */
-
-typedef struct tt_heap tt_heap;
-typedef struct tt_thread tt_thread;
 
 /* Open a heap. cfg may be NULL for the defaults. Returns NULL on failure
  * (TT_EINVAL for an inconsistent config, TT_ENOMEM) with the last error set.

@@ -34,6 +34,21 @@ typedef struct tt_stats {
     uint64_t next_collection;   /* bytes of allocation until the next collection */
     uint64_t globals;           /* global references in use */
     uint64_t weaks;             /* weak references in use */
+    /* cleanups and foreign memory */
+    uint64_t external_bytes;       /* external bytes of unreleased foreign objects */
+    uint64_t external_bytes_peak;
+    uint64_t external_freed;       /* external bytes released since open */
+    uint64_t collections_external; /* collections triggered by a foreign-memory call */
+    uint64_t cleanups_registered;  /* log entries ever made (cleanups, edges, guardians) */
+    uint64_t cleanups_live;        /* log entries registered now */
+    uint64_t cleanups_run;
+    uint64_t cleanup_meta_bytes;   /* memory of the cleanup log and its maps */
+    uint64_t objects_queued;       /* dead objects queued for their cleanups */
+    uint64_t objects_finalized;    /* queued objects whose cleanups all ran */
+    uint64_t pending_cleanups;     /* items in the pending queue now */
+    uint64_t guardian_deliveries;
+    uint64_t weak_callbacks_run;
+    uint64_t finalizer_cycles;     /* cycles among dead objects with cleanups */
 } tt_stats;
 
 /* Read h's statistics. */

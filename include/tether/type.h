@@ -61,6 +61,10 @@ typedef struct tt_type {
     uint32_t nrefs;             /* TT_KIND_FIXED: number of ref offsets */
     const uint32_t *ref_offsets; /* TT_KIND_FIXED: payload offsets of refs */
     tt_trace_fn trace;          /* TT_KIND_CUSTOM */
+    /* Optional finalize hook: registered as the first cleanup of every
+     * object of this type when it is allocated (tether/cleanup.h), and
+     * called with env NULL. Such allocations take the out-of-line path. */
+    tt_cleanup_fn finalize;
 } tt_type;
 
 /* Report one reference field to the collector from a trace callback. */
@@ -98,24 +102,35 @@ TT_API void tt_trace_field(tt_tracer *tr, tt_ref *field);
     {                                                                         \
         TT_TYPE_SIG, #T, TT_KIND_FIXED, (uint32_t)sizeof(T), 0,               \
             (uint32_t)TT__NARG(__VA_ARGS__),                                  \
-            (const uint32_t[]){TT__MAP(TT__OFF, T, __VA_ARGS__)}, NULL        \
+            (const uint32_t[]){TT__MAP(TT__OFF, T, __VA_ARGS__)}, NULL, NULL  \
     }
 
 /* A struct type holding no references: never scanned. */
 #define TT_ATOMIC_TYPE_INIT(T) \
-    { TT_TYPE_SIG, #T, TT_KIND_ATOMIC, (uint32_t)sizeof(T), 0, 0, NULL, NULL }
+    { TT_TYPE_SIG, #T, TT_KIND_ATOMIC, (uint32_t)sizeof(T), 0, 0, NULL, NULL, NULL }
 
 /* An array of tt_ref, allocated with tt_alloc_array. */
 #define TT_REF_ARRAY_TYPE_INIT(name) \
-    { TT_TYPE_SIG, name, TT_KIND_REF_ARRAY, 8, (uint32_t)sizeof(tt_ref), 0, NULL, NULL }
+    { TT_TYPE_SIG, name, TT_KIND_REF_ARRAY, 8, (uint32_t)sizeof(tt_ref), 0, NULL, NULL, NULL }
 
 /* An array of plain elements of type E (no refs): never scanned. */
 #define TT_DATA_ARRAY_TYPE_INIT(name, E) \
-    { TT_TYPE_SIG, name, TT_KIND_DATA_ARRAY, 8, (uint32_t)sizeof(E), 0, NULL, NULL }
+    { TT_TYPE_SIG, name, TT_KIND_DATA_ARRAY, 8, (uint32_t)sizeof(E), 0, NULL, NULL, NULL }
 
 /* A fixed-size struct with a custom trace function. */
 #define TT_CUSTOM_TYPE_INIT(T, trace_fn) \
-    { TT_TYPE_SIG, #T, TT_KIND_CUSTOM, (uint32_t)sizeof(T), 0, 0, NULL, (trace_fn) }
+    { TT_TYPE_SIG, #T, TT_KIND_CUSTOM, (uint32_t)sizeof(T), 0, 0, NULL, (trace_fn), NULL }
+
+/* The same with a finalize hook (see tt_type.finalize). */
+#define TT_FINALIZED_TYPE_INIT(T, finalize_fn, ...)                           \
+    {                                                                         \
+        TT_TYPE_SIG, #T, TT_KIND_FIXED, (uint32_t)sizeof(T), 0,               \
+            (uint32_t)TT__NARG(__VA_ARGS__),                                  \
+            (const uint32_t[]){TT__MAP(TT__OFF, T, __VA_ARGS__)}, NULL,       \
+            (finalize_fn)                                                     \
+    }
+#define TT_FINALIZED_ATOMIC_TYPE_INIT(T, finalize_fn) \
+    { TT_TYPE_SIG, #T, TT_KIND_ATOMIC, (uint32_t)sizeof(T), 0, 0, NULL, NULL, (finalize_fn) }
 
 /* Ready-made array types: bytes (atomic) and references. */
 TT_API extern const tt_type tt_bytes_type;

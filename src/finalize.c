@@ -1,0 +1,515 @@
+/*
+ * finalize.c: what a collection does for objects with cleanups, the
+ * pending queue, guardians, the contexts that run cleanups, and shutdown.
+ *
+ * A collection proceeds in phases (collect.c calls them in order):
+ *   1. Strong marking from the roots, which include every object queued
+ *      in the pending queue or a guardian.
+ *   2. A fixpoint over ephemerons (value marked once its key is) and
+ *      keep-alive edges (b marked once a is).
+ *   3. Weak things whose target is unmarked are cleared: weak references
+ *      (their callbacks are queued), wrapper-table entries, ephemerons.
+ *   4. Every unmarked object with log entries is dead. They are collected
+ *      in log order and walked depth first, marking everything they reach
+ *      (so a finalizer can read all of it). An object with entries is
+ *      "finished" once everything reachable from it has been walked; the
+ *      reverse of the finishing order puts A before B whenever A reaches B
+ *      (a topological order), so queueing in that order runs A's cleanups
+ *      to completion before B's. Meeting an object that is still on the
+ *      walk's path means a cycle: it is counted and reported in checked
+ *      mode, and the deterministic walk order decides.
+ *   5. Each dead object goes to the guardian it was registered with, or to
+ *      the pending queue.
+ * The collector itself runs no cleanup. The pending queue is a FIFO run by
+ * tt_run_finalizers, tt_collect_and_release, foreign-memory calls (unless
+ * explicit_cleanups_only) and close; the finalizer thread will drain the
+ * same queue. An object stays at the front of the queue, rooted, until its
+ * last cleanup has run, so a collection inside a cleanup keeps it alive.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "internal.h"
+
+#define FINISH ((uintptr_t)2) /* tag on the walk stack: emit this object */
+
+/* ---- reports ---- */
+
+void tt__report(tt_heap *h, const char *what, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (h->cfg.on_report)
+        h->cfg.on_report(what, msg, h->cfg.report_ctx);
+    else
+        fprintf(stderr, "tether: %s\n", msg);
+}
+
+/* ---- queues ---- */
+
+int tt__queue_push(tt_heap *h, struct tt__queue *q, uint64_t v, uint32_t kind)
+{
+    if (q->count == q->cap) {
+        size_t cap = q->cap ? q->cap * 2 : 256;
+        struct tt__pend *items = tt__pages_reserve(h, cap * sizeof *items, TT__PAGE);
+        if (!items) return TT_ENOMEM;
+        for (size_t i = 0; i < q->count; i++) items[i] = q->items[(q->head + i) & (q->cap - 1)];
+        tt__pages_release(h, q->items, q->cap * sizeof *items);
+        q->items = items;
+        q->cap = cap;
+        q->head = 0;
+    }
+    q->items[(q->head + q->count) & (q->cap - 1)] = (struct tt__pend){v, kind, 0};
+    q->count++;
+    return TT_OK;
+}
+
+static struct tt__pend *queue_front(struct tt__queue *q)
+{
+    return q->count ? &q->items[q->head] : NULL;
+}
+
+static void queue_pop(struct tt__queue *q)
+{
+    q->head = (q->head + 1) & (q->cap - 1);
+    q->count--;
+}
+
+void tt__queue_free(tt_heap *h, struct tt__queue *q)
+{
+    tt__pages_release(h, q->items, q->cap * sizeof *q->items);
+    memset(q, 0, sizeof *q);
+}
+
+static void queue_mark(tt_heap *h, struct tt__queue *q)
+{
+    for (size_t i = 0; i < q->count; i++) {
+        struct tt__pend *it = &q->items[(q->head + i) & (q->cap - 1)];
+        if (it->kind == TT__PEND_OBJECT) tt__mark_root(h, (uintptr_t)it->v);
+    }
+}
+
+void tt__finalize_mark_roots(tt_heap *h)
+{
+    queue_mark(h, &h->pending);
+    for (tt_guardian *g = h->guardians; g; g = g->next) queue_mark(h, &g->q);
+}
+
+/* ---- phase 2: ephemerons and keep-alive edges ---- */
+
+static bool keepalive_step(tt_heap *h)
+{
+    bool changed = false;
+    for (size_t i = 0; i < h->ce_len; i++) {
+        uintptr_t w = h->ce[i].w;
+        if (!w || tt__ce_fn(w) != TT__FN_KEEPALIVE) continue;
+        uintptr_t b = (uintptr_t)h->ce[i].env;
+        if (tt__is_marked(tt__ce_obj(w)) && !tt__is_marked(b)) {
+            tt__mark_root(h, b);
+            changed = true;
+        }
+    }
+    return changed;
+}
+
+void tt__finalize_fixpoint(tt_heap *h)
+{
+    for (;;) {
+        bool changed = tt__ephemerons_step(h);
+        if (h->ce_keepalive && keepalive_step(h)) changed = true;
+        if (!changed) return;
+        tt__mark_drain(h);
+    }
+}
+
+/* ---- phase 3 ---- */
+
+void tt__finalize_clear_weak(tt_heap *h)
+{
+    tt__weaks_clear_dead(h);
+    tt__wtables_sweep(h);
+    tt__ephemerons_clear_dead(h);
+}
+
+/* ---- phase 4: ordering the dead ---- */
+
+static uintptr_t *hdr_of(uintptr_t p) { return (uintptr_t *)p - 1; }
+
+static bool scratch_reserve(tt_heap *h, size_t n)
+{
+    if (n <= h->fin_cap) return true;
+    size_t cap = h->fin_cap ? h->fin_cap : 1024;
+    while (cap < n) cap *= 2;
+    uintptr_t *a = tt__pages_reserve(h, cap * sizeof *a, TT__PAGE);
+    if (!a) return false;
+    tt__pages_release(h, h->fin_objs, h->fin_cap * sizeof *a);
+    h->fin_objs = a;
+    h->fin_cap = cap;
+    return true;
+}
+
+/* The walk's stack is the mark stack (empty between phases). */
+static void walk_push(tt_heap *h, uintptr_t v)
+{
+    if (h->mark_top == h->mark_cap) {
+        size_t cap = h->mark_cap * 2;
+        uintptr_t *s = tt__pages_grow(h, h->mark_stack, h->mark_cap * sizeof *s, cap * sizeof *s);
+        if (!s) {
+            /* Keep correctness: mark it now; overflow recovery traces it.
+             * Only the order among the dead may suffer. */
+            if (!(v & FINISH) && tt__set_mark(v)) h->mark_overflow = true;
+            return;
+        }
+        h->mark_stack = s;
+        h->mark_cap = cap;
+    }
+    h->mark_stack[h->mark_top++] = v;
+}
+
+static void walk_visit(tt_tracer *tr, tt_ref *field)
+{
+    if (field->bits) walk_push(tr->heap, field->bits);
+}
+
+static void report_cycle(tt_heap *h, uintptr_t p)
+{
+    h->st.finalizer_cycles++;
+    if (!h->checked) return;
+    uint32_t head = tt__cleanup_head(h, p);
+    const struct tt__site *s = head && h->ce_site ? &h->ce_site[head - 1] : NULL;
+    tt__report(h, "finalizer-cycle",
+               "finalizer cycle: a '%s' with cleanups (registered at %s:%d) reaches itself "
+               "through references; its cycle is finalized in registration order",
+               tt_type_of((tt_ref){p})->name, s && s->file ? s->file : "?", s ? s->line : 0);
+}
+
+/* Walk from dead object root; emit objects with entries as they finish.
+ * Returns the new emitted count. */
+static size_t walk(tt_heap *h, uintptr_t root, uintptr_t *out, size_t n)
+{
+    tt_tracer tr = {walk_visit, h, NULL};
+    walk_push(h, root);
+    while (h->mark_top) {
+        uintptr_t v = h->mark_stack[--h->mark_top];
+        if (v & FINISH) {
+            uintptr_t p = v & ~FINISH;
+            *hdr_of(p) &= ~TT__HDR_GRAY;
+            out[n++] = p;
+            continue;
+        }
+        if (!tt__set_mark(v)) {
+            if (*hdr_of(v) & TT__HDR_GRAY) report_cycle(h, v);
+            continue;
+        }
+        if (*hdr_of(v) & TT__HDR_CLEANUPS) {
+            *hdr_of(v) |= TT__HDR_GRAY;
+            walk_push(h, v | FINISH);
+            for (uint32_t c = tt__cleanup_head(h, v); c; c = tt__cleanup_older(h, c - 1))
+                if (tt__ce_fn(h->ce[c - 1].w) == TT__FN_KEEPALIVE)
+                    walk_push(h, (uintptr_t)h->ce[c - 1].env);
+        }
+        const tt_type *ty = tt_type_of((tt_ref){v});
+        if (ty->kind != TT_KIND_ATOMIC && ty->kind != TT_KIND_DATA_ARRAY)
+            tt__trace_object(h, v, &tr);
+    }
+    return n;
+}
+
+static void deliver(tt_heap *h, uintptr_t p)
+{
+    tt_guardian *g = tt__cleanup_take_guardian(h, p);
+    struct tt__queue *q = g ? &g->q : &h->pending;
+    /* If the queue cannot grow, the object stays registered and unqueued:
+     * the next collection finds it dead again. */
+    if (tt__queue_push(h, q, p, TT__PEND_OBJECT) != TT_OK) return;
+    if (g)
+        h->st.guardian_deliveries++;
+    else
+        h->st.objects_queued++;
+}
+
+void tt__finalize_queue_dead(tt_heap *h)
+{
+    /* Collect the dead in log order; GRAY marks "already collected". */
+    size_t nf = 0;
+    for (size_t i = 0; i < h->ce_len; i++) {
+        uintptr_t w = h->ce[i].w;
+        if (!w) continue;
+        uintptr_t p = tt__ce_obj(w);
+        if (tt__is_marked(p) || (*hdr_of(p) & TT__HDR_GRAY)) continue;
+        if (!scratch_reserve(h, 2 * (nf + 1))) break; /* the rest wait for the next cycle */
+        *hdr_of(p) |= TT__HDR_GRAY;
+        h->fin_objs[nf++] = p;
+    }
+    for (size_t i = 0; i < nf; i++) *hdr_of(h->fin_objs[i]) &= ~TT__HDR_GRAY;
+
+    /* Everything with entries that the walks reach is in the list, so the
+     * finishing order fits in the second half of the scratch. */
+    uintptr_t *order = h->fin_objs + nf;
+    size_t no = 0;
+    for (size_t i = 0; i < nf; i++)
+        if (!tt__is_marked(h->fin_objs[i])) no = walk(h, h->fin_objs[i], order, no);
+    if (h->mark_overflow) tt__mark_drain(h);
+    for (size_t i = no; i-- > 0;) deliver(h, order[i]);
+}
+
+/* ---- running cleanups ---- */
+
+static bool run_front(tt_thread *t)
+{
+    tt_heap *h = t->heap;
+    struct tt__pend *it = queue_front(&h->pending);
+    if (it->kind == TT__PEND_WEAK) {
+        tt_weak w = {it->v};
+        queue_pop(&h->pending);
+        tt_weak_fn fn;
+        void *env;
+        if (!tt__weak_take_callback(h, w, &fn, &env)) return false;
+        fn(t, w, env);
+        h->st.weak_callbacks_run++;
+        return true;
+    }
+    uintptr_t p = (uintptr_t)it->v;
+    if (tt__cleanup_run_one(t, p)) return true;
+    /* No cleanup left: drop what remains (edges, guardians) and let go. */
+    tt__cleanup_run_all(t, p, true);
+    it = queue_front(&h->pending);
+    if (it && it->v == p) queue_pop(&h->pending);
+    h->st.objects_finalized++;
+    return false;
+}
+
+size_t tt__run_pending(tt_thread *t, size_t budget)
+{
+    tt_heap *h = t->heap;
+    if (h->running_cleanups) return 0;
+    h->running_cleanups = true;
+    size_t n = 0;
+    while (h->pending.count && (budget == 0 || n < budget))
+        if (run_front(t)) n++;
+    h->running_cleanups = false;
+    return n;
+}
+
+size_t tt_run_finalizers_at(tt_thread *t, size_t budget, const char *file, int line)
+{
+    int code;
+    tt_heap *h = tt__enter(t, file, line, &code);
+    return h ? tt__run_pending(t, budget) : 0;
+}
+
+size_t tt_pending_cleanups(tt_thread *t)
+{
+    int code;
+    tt_heap *h = tt__enter(t, TT_HERE, &code);
+    return h ? h->pending.count : 0;
+}
+
+size_t tt_collect_and_release_at(tt_thread *t, const char *file, int line)
+{
+    int code;
+    tt_heap *h = tt__enter(t, file, line, &code);
+    if (!h) return 0;
+    size_t before = h->ext_freed;
+    tt__collect(h);
+    tt__run_pending(t, 0);
+    return h->ext_freed - before;
+}
+
+/* ---- guardians ---- */
+
+static tt_guardian *guardian_arg(tt_thread *t, tt_guardian *g, const char *fname,
+                                 const char *file, int line, int *code)
+{
+    tt_heap *h = tt__enter(t, file, line, code);
+    if (!h) return NULL;
+    if (!g || g->sig != TT__GUARDIAN_SIG) {
+        *code = tt__misuse(h, TT_EINVAL, "bad-guardian", file, line,
+                           "%s: %p is not a live guardian", fname, (void *)g);
+        return NULL;
+    }
+    return g;
+}
+
+tt_guardian *tt_guardian_new_at(tt_thread *t, const char *file, int line)
+{
+    int code;
+    tt_heap *h = tt__enter(t, file, line, &code);
+    if (!h) return NULL;
+    tt_guardian *g = calloc(1, sizeof *g);
+    if (!g) {
+        tt__fail(TT_ENOMEM, file, line, "tt_guardian_new: out of memory");
+        return NULL;
+    }
+    g->file = file;
+    g->line = line;
+    g->next = h->guardians;
+    if (h->guardians) h->guardians->prev = g;
+    h->guardians = g;
+    g->sig = TT__GUARDIAN_SIG;
+    return g;
+}
+
+int tt_guardian_add_at(tt_thread *t, tt_guardian *g, tt_ref obj, const char *file, int line)
+{
+    int code;
+    if (!guardian_arg(t, g, "tt_guardian_add", file, line, &code)) return code;
+    tt_heap *h = t->heap;
+    const char *why = obj.bits == 0 ? "null reference" : NULL;
+    if (!why && h->checked) why = tt__object_problem(h, obj.bits);
+    if (why)
+        return tt__misuse(h, TT_EINVAL, "cleanup-not-object", file, line,
+                          "tt_guardian_add of %p: %s", (void *)obj.bits, why);
+    if (tt__cleanup_add(h, obj.bits, TT__FN_GUARDIAN, 0, g, file, line) != TT_OK)
+        return tt__fail(TT_ENOMEM, file, line, "tt_guardian_add: out of memory for the cleanup log");
+    return TT_OK;
+}
+
+tt_ref tt_guardian_next_at(tt_thread *t, tt_guardian *g, const char *file, int line)
+{
+    int code;
+    if (!guardian_arg(t, g, "tt_guardian_next", file, line, &code)) return TT_NULL;
+    struct tt__pend *it = queue_front(&g->q);
+    if (!it) return TT_NULL;
+    tt_ref r = {(uintptr_t)it->v};
+    queue_pop(&g->q);
+    return r;
+}
+
+size_t tt_guardian_pending(tt_guardian *g)
+{
+    return g && g->sig == TT__GUARDIAN_SIG ? g->q.count : 0;
+}
+
+static void guardian_unlink(tt_heap *h, tt_guardian *g)
+{
+    if (g->prev)
+        g->prev->next = g->next;
+    else
+        h->guardians = g->next;
+    if (g->next) g->next->prev = g->prev;
+    g->sig = 0;
+    tt__queue_free(h, &g->q);
+    free(g);
+}
+
+int tt_guardian_free_at(tt_thread *t, tt_guardian *g, const char *file, int line)
+{
+    int code;
+    if (!guardian_arg(t, g, "tt_guardian_free", file, line, &code)) return code;
+    tt_heap *h = t->heap;
+    /* Registrations naming g go; what g holds goes to the pending queue. */
+    for (size_t i = 0; i < h->ce_len; i++)
+        if (h->ce[i].w && tt__ce_fn(h->ce[i].w) == TT__FN_GUARDIAN && h->ce[i].env == g)
+            tt__cleanup_drop(h, tt__ce_obj(h->ce[i].w), TT__FN_GUARDIAN, g);
+    for (struct tt__pend *it; (it = queue_front(&g->q)) != NULL; queue_pop(&g->q))
+        if (tt__queue_push(h, &h->pending, it->v, it->kind) != TT_OK) break;
+    guardian_unlink(h, g);
+    return TT_OK;
+}
+
+/* ---- shutdown ---- */
+
+struct leak {
+    const char *file;
+    int line;
+    size_t bytes;
+};
+
+static int leak_cmp(const void *a, const void *b)
+{
+    const struct leak *x = a, *y = b;
+    int c = strcmp(x->file ? x->file : "", y->file ? y->file : "");
+    return c ? c : (x->line > y->line) - (x->line < y->line);
+}
+
+/* Print one line per creation site, with counts and bytes. */
+static void report_leaks(tt_heap *h, struct leak *v, size_t n, const char *what, const char *noun)
+{
+    qsort(v, n, sizeof *v, leak_cmp);
+    for (size_t i = 0; i < n;) {
+        size_t j = i, bytes = 0;
+        while (j < n && leak_cmp(&v[i], &v[j]) == 0) bytes += v[j++].bytes;
+        if (bytes)
+            tt__report(h, what, "leak: %zu %s (%zu external bytes) created at %s:%d never released",
+                       j - i, noun, bytes, v[i].file ? v[i].file : "?", v[i].line);
+        else
+            tt__report(h, what, "leak: %zu %s created at %s:%d still held at close", j - i, noun,
+                       v[i].file ? v[i].file : "?", v[i].line);
+        i = j;
+    }
+}
+
+struct leak_acc {
+    struct leak *v;
+    size_t n;
+};
+
+static void add_global_leak(tt_heap *h, struct tt__hslot *s)
+{
+    struct leak_acc *acc = h->leak_acc;
+    acc->v[acc->n++] = (struct leak){s->file, s->line, 0};
+}
+
+static void leak_report(tt_heap *h)
+{
+    size_t n = h->globals.count > h->ce_len ? h->globals.count : h->ce_len;
+    if (n == 0) return;
+    struct leak_acc acc = {malloc(n * sizeof(struct leak)), 0};
+    if (!acc.v) {
+        tt__report(h, "leak", "leak report skipped: out of memory");
+        return;
+    }
+    h->leak_acc = &acc;
+    tt__htable_each(&h->globals, add_global_leak, h);
+    report_leaks(h, acc.v, acc.n, "leak-global", "global references");
+    acc.n = 0;
+    for (size_t i = 0; i < h->ce_len; i++) {
+        uintptr_t w = h->ce[i].w;
+        if (!w || !(w & TT__CE_BASE)) continue;
+        struct tt__foreign *fp = (struct tt__foreign *)tt__ce_obj(w);
+        acc.v[acc.n++] = (struct leak){h->ce_site[i].file, h->ce_site[i].line, fp->ext};
+    }
+    report_leaks(h, acc.v, acc.n, "leak-foreign", "foreign objects");
+    h->leak_acc = NULL;
+    free(acc.v);
+}
+
+void tt__finalize_shutdown(tt_heap *h)
+{
+    if (h->checked) leak_report(h);
+    if (h->cfg.fast_close) return;
+    tt_thread *t = tt_thread_attach_at(h, "tt_heap_close", 0);
+    if (!t) {
+        tt__report(h, "close", "cleanups not run at close: no memory to attach a thread");
+        return;
+    }
+    h->closing = true;
+    /* Objects already found dead go first, in their dependency order. */
+    tt__run_pending(t, 0);
+    /* Then every cleanup still registered, newest registration first. A
+     * cleanup may register more; they run too, up to a bound that stops a
+     * cleanup that keeps re-registering itself. */
+    size_t bound = 4 * h->ce_len + 1000000, runs = 0;
+    while (runs < bound && tt__cleanup_run_newest(t)) runs++;
+    if (runs == bound)
+        tt__report(h, "close", "cleanups still being registered after %zu runs at close; "
+                               "the rest are not run", runs);
+    h->running_cleanups = false;
+    tt__run_pending(t, 0); /* weak callbacks queued by collections at close */
+    tt_thread_detach_at(t, "tt_heap_close", 0);
+}
+
+void tt__finalize_finish(tt_heap *h)
+{
+    while (h->guardians) guardian_unlink(h, h->guardians);
+    tt__queue_free(h, &h->pending);
+    tt__pages_release(h, h->fin_objs, h->fin_cap * sizeof *h->fin_objs);
+    tt__pages_release(h, h->ephs, h->ephs_cap * sizeof *h->ephs);
+    h->fin_objs = h->ephs = NULL;
+    h->fin_cap = h->ephs_cap = h->ephs_len = 0;
+}

@@ -1,0 +1,311 @@
+/*
+ * foreign.c: foreign objects and the accounting of external memory.
+ *
+ * A foreign object is an atomic heap object holding a foreign address, the
+ * external bytes it keeps alive, and the head of its cleanup stack (see
+ * cleanup.c). Its first log entry carries TT__CE_BASE: when that entry has
+ * run (it is the oldest, so it runs last), the object is released: its
+ * address reads NULL, its external bytes leave the heap's count, and it
+ * leaves every wrapper table.
+ *
+ * Pacing. The collector triggers when heap bytes plus external bytes
+ * allocated since the last collection reach the threshold, which grows
+ * with live heap plus live external bytes (collect.c). External bytes are
+ * added here and subtracted only by release, so the count is balanced by
+ * construction. The heap limit covers footprint plus live external bytes.
+ * Before adding external bytes, this file collects if the new bytes reach
+ * the trigger, and (unless explicit_cleanups_only) runs pending cleanups:
+ * the call is creating foreign memory, so giving back dead foreign memory
+ * there is what keeps a program that only declares sizes within bounds.
+ */
+#include <stdlib.h>
+
+#include "internal.h"
+
+const tt_type tt_foreign_type = {TT_TYPE_SIG, "tt_foreign", TT_KIND_ATOMIC,
+                                 (uint32_t)sizeof(struct tt__foreign), 0, 0, NULL, NULL, NULL};
+
+bool tt__is_foreign(uintptr_t p) { return tt_type_of((tt_ref){p}) == &tt_foreign_type; }
+
+void tt_cleanup_free(tt_thread *t, tt_ref obj, void *env)
+{
+    (void)env;
+    free(tt_foreign_addr(t, obj));
+}
+
+void tt__foreign_release(tt_heap *h, uintptr_t p)
+{
+    struct tt__foreign *fp = (struct tt__foreign *)p;
+    if (fp->state & TT__FOREIGN_RELEASED) return;
+    if (fp->state & TT__FOREIGN_IN_WTABLE) tt__wtables_drop(h, p, fp->addr);
+    fp->state = TT__FOREIGN_RELEASED;
+    h->ext_live -= fp->ext;
+    h->ext_freed += fp->ext;
+    fp->ext = 0;
+    fp->addr = NULL;
+}
+
+void tt__foreign_cleanup_point(tt_thread *t)
+{
+    tt_heap *h = t->heap;
+    if (!h->cfg.explicit_cleanups_only && h->pending.count && !h->running_cleanups)
+        tt__run_pending(t, 0);
+}
+
+static bool over_limit(const tt_heap *h, size_t bytes)
+{
+    if (!h->cfg.max_size) return false;
+    size_t used = h->committed + h->large_bytes + h->ext_live;
+    return used > h->cfg.max_size || bytes > h->cfg.max_size - used;
+}
+
+/* Make room for `bytes` more external bytes: collect if they reach the
+ * trigger, run pending cleanups at this cleanup point, and refuse them if
+ * the heap limit cannot take them even after a full collection. */
+static int make_room(tt_thread *t, size_t bytes, const char *fname, const char *file, int line)
+{
+    tt_heap *h = t->heap;
+    if (h->alloc_since_gc + h->ext_since_gc + bytes >= h->threshold) {
+        h->st.collections_external++;
+        tt__collect(h);
+    }
+    tt__foreign_cleanup_point(t);
+    if (over_limit(h, bytes)) {
+        tt__collect(h);
+        tt__foreign_cleanup_point(t);
+        if (over_limit(h, bytes))
+            return tt__fail(TT_ENOMEM, file, line,
+                            "%s: %zu external bytes would pass the heap limit %zu (heap %zu, "
+                            "external %zu, after a full collection)",
+                            fname, bytes, h->cfg.max_size, h->committed + h->large_bytes,
+                            h->ext_live);
+    }
+    return TT_OK;
+}
+
+static void add_external(tt_heap *h, struct tt__foreign *fp, size_t bytes)
+{
+    fp->ext += bytes;
+    h->ext_live += bytes;
+    h->ext_since_gc += bytes;
+    if (h->ext_live > h->st.external_bytes_peak) h->st.external_bytes_peak = h->ext_live;
+}
+
+/* A new foreign object with a null address and its base entry, or TT_NULL
+ * with the error set. fn is the base's function id. */
+static tt_ref make_foreign(tt_thread *t, uint32_t fn, uintptr_t flags, void *env,
+                           const char *fname, const char *file, int line)
+{
+    tt_heap *h = t->heap;
+    if (tt__cleanup_reserve(h, 1) != TT_OK) {
+        tt__fail(TT_ENOMEM, file, line, "%s: out of memory for the cleanup log", fname);
+        return TT_NULL;
+    }
+    tt_ref r = tt__alloc_slow(t, &tt_foreign_type, 0, 0, file, line);
+    if (r.bits == 0) return TT_NULL;
+    /* The reservation survives the allocation: collections never shrink
+     * the log or the maps. */
+    (void)tt__cleanup_add(h, r.bits, fn, TT__CE_BASE | flags, env, file, line);
+    return r;
+}
+
+static int intern_or_fail(tt_heap *h, tt_cleanup_fn fn, uint32_t *id, const char *fname,
+                          const char *file, int line)
+{
+    *id = TT__FN_NONE;
+    if (!fn) return TT_OK;
+    if (tt__cleanup_intern(h, fn, id) == TT_OK) return TT_OK;
+    return tt__fail(TT_ENOMEM, file, line, "%s: out of memory for the cleanup function table",
+                    fname);
+}
+
+tt_ref tt_foreign_new_at(tt_thread *t, void *addr, size_t external_bytes, tt_cleanup_fn fn,
+                         void *env, const char *file, int line)
+{
+    int code;
+    tt_heap *h = tt__enter(t, file, line, &code);
+    uint32_t id;
+    if (!h || make_room(t, external_bytes, "tt_foreign_new", file, line) != TT_OK ||
+        intern_or_fail(h, fn, &id, "tt_foreign_new", file, line) != TT_OK)
+        return TT_NULL;
+    tt_ref r = make_foreign(t, id, 0, env, "tt_foreign_new", file, line);
+    if (r.bits == 0) return TT_NULL;
+    struct tt__foreign *fp = (struct tt__foreign *)r.bits;
+    fp->addr = addr;
+    add_external(h, fp, external_bytes);
+    return r;
+}
+
+tt_ref tt_foreign_alloc_at(tt_thread *t, size_t external_bytes, void *(*alloc)(void *ctx),
+                           void *ctx, tt_cleanup_fn dealloc, void *env, const char *file, int line)
+{
+    int code;
+    tt_heap *h = tt__enter(t, file, line, &code);
+    if (!h) return TT_NULL;
+    if (!alloc) {
+        tt__fail(TT_EINVAL, file, line, "tt_foreign_alloc: null allocator");
+        return TT_NULL;
+    }
+    uint32_t id;
+    if (make_room(t, external_bytes, "tt_foreign_alloc", file, line) != TT_OK ||
+        intern_or_fail(h, dealloc, &id, "tt_foreign_alloc", file, line) != TT_OK)
+        return TT_NULL;
+    /* The object holds the deallocation from the start, with a null
+     * address, so that nothing of tether's can fail once alloc succeeded.
+     * It is rooted while alloc runs, in case alloc uses the heap. */
+    tt_frame f = tt_frame_push_at(t, 1, file, line);
+    if (tt_frame_is_null(f)) return TT_NULL;
+    tt_ref r = make_foreign(t, id, TT__CE_DEALLOC, env, "tt_foreign_alloc", file, line);
+    if (r.bits == 0) {
+        tt_frame_pop_at(t, f, TT_NO_LOCAL, file, line);
+        return TT_NULL;
+    }
+    tt_local l = tt_local_new_at(t, r, file, line);
+    void *p = alloc(ctx);
+    r = tt_local_get_at(t, l, file, line);
+    tt_frame_pop_at(t, f, TT_NO_LOCAL, file, line);
+    struct tt__foreign *fp = (struct tt__foreign *)r.bits;
+    if (!p) {
+        /* Nothing to deallocate: drop the registration without running it. */
+        while (tt__cleanup_head(h, r.bits)) {
+            uint32_t head = tt__cleanup_head(h, r.bits);
+            h->ce[head - 1].w &= ~(((uintptr_t)TT__FN_MAX) << TT__CE_FN_SHIFT);
+            tt__cleanup_run_one(t, r.bits);
+        }
+        tt__fail(TT_ENOMEM, file, line, "tt_foreign_alloc: the allocator returned NULL");
+        return TT_NULL;
+    }
+    fp->addr = p;
+    add_external(h, fp, external_bytes);
+    return r;
+}
+
+/* The foreign payload of obj, or NULL with the error set. */
+static struct tt__foreign *foreign_arg(tt_thread *t, tt_ref obj, bool live, const char *fname,
+                                       const char *file, int line, int *code)
+{
+    tt_heap *h = tt__enter(t, file, line, code);
+    if (!h) return NULL;
+    const char *why = NULL;
+    if (obj.bits == 0 || (obj.bits & 7))
+        why = obj.bits ? "misaligned reference" : "null reference";
+    else if (h->checked)
+        why = tt__object_problem(h, obj.bits);
+    if (!why && !tt__is_foreign(obj.bits)) why = "not a foreign object";
+    if (why) {
+        if (h->checked)
+            *code = tt__misuse(h, TT_EINVAL, "not-foreign", file, line, "%s on %p: %s", fname,
+                               (void *)obj.bits, why);
+        else
+            *code = tt__fail(TT_EINVAL, file, line, "%s on %p: %s", fname, (void *)obj.bits, why);
+        return NULL;
+    }
+    struct tt__foreign *fp = (struct tt__foreign *)obj.bits;
+    if (live && (fp->state & TT__FOREIGN_RELEASED)) {
+        if (h->checked)
+            *code = tt__misuse(h, TT_ESTATE, "foreign-after-release", file, line,
+                               "%s on a foreign object that was already released", fname);
+        else
+            *code = tt__fail(TT_ESTATE, file, line, "%s: the foreign object was released", fname);
+        return NULL;
+    }
+    return fp;
+}
+
+void *tt_foreign_allocate_at(tt_thread *t, tt_ref obj, size_t external_bytes,
+                             void *(*alloc)(void *ctx), void *ctx, tt_cleanup_fn dealloc, void *env,
+                             const char *file, int line)
+{
+    int code;
+    struct tt__foreign *fp = foreign_arg(t, obj, true, "tt_foreign_allocate", file, line, &code);
+    if (!fp) return NULL;
+    tt_heap *h = t->heap;
+    if (!alloc) {
+        tt__fail(TT_EINVAL, file, line, "tt_foreign_allocate: null allocator");
+        return NULL;
+    }
+    uint32_t id;
+    if (external_bytes > fp->ext &&
+        make_room(t, external_bytes - fp->ext, "tt_foreign_allocate", file, line) != TT_OK)
+        return NULL;
+    if (intern_or_fail(h, dealloc, &id, "tt_foreign_allocate", file, line) != TT_OK) return NULL;
+    if (tt__cleanup_reserve(h, 1) != TT_OK) {
+        tt__fail(TT_ENOMEM, file, line, "tt_foreign_allocate: out of memory for the cleanup log");
+        return NULL;
+    }
+    if (fp->state & TT__FOREIGN_RELEASED) { /* a cleanup point released it meanwhile */
+        tt__fail(TT_ESTATE, file, line, "tt_foreign_allocate: the foreign object was released");
+        return NULL;
+    }
+    void *p = alloc(ctx);
+    if (!p) {
+        tt__fail(TT_ENOMEM, file, line, "tt_foreign_allocate: the allocator returned NULL");
+        return NULL;
+    }
+    /* Replace the newest deallocation in place (it keeps its place in the
+     * shutdown order and its base flag), or push a new one. */
+    uint32_t cur = tt__cleanup_head(h, obj.bits);
+    while (cur && !(h->ce[cur - 1].w & TT__CE_DEALLOC)) cur = tt__cleanup_older(h, cur - 1);
+    if (cur) {
+        uintptr_t w = h->ce[cur - 1].w & ~(((uintptr_t)TT__FN_MAX) << TT__CE_FN_SHIFT);
+        h->ce[cur - 1].w = w | ((uintptr_t)id << TT__CE_FN_SHIFT);
+        h->ce[cur - 1].env = env;
+    } else {
+        (void)tt__cleanup_add(h, obj.bits, id, TT__CE_DEALLOC, env, file, line);
+    }
+    bool tabled = (fp->state & TT__FOREIGN_IN_WTABLE) && fp->addr != p;
+    if (tabled) tt__wtables_drop(h, obj.bits, fp->addr);
+    fp->addr = p;
+    if (external_bytes >= fp->ext) {
+        add_external(h, fp, external_bytes - fp->ext);
+    } else {
+        h->ext_live -= fp->ext - external_bytes;
+        fp->ext = external_bytes;
+    }
+    return p;
+}
+
+void *tt_foreign_addr_at(tt_thread *t, tt_ref obj, const char *file, int line)
+{
+    int code;
+    struct tt__foreign *fp = foreign_arg(t, obj, true, "tt_foreign_addr", file, line, &code);
+    return fp ? fp->addr : NULL;
+}
+
+size_t tt_foreign_size(tt_thread *t, tt_ref obj)
+{
+    int code;
+    struct tt__foreign *fp = foreign_arg(t, obj, false, "tt_foreign_size", TT_HERE, &code);
+    return fp ? fp->ext : 0;
+}
+
+int tt_foreign_released(tt_thread *t, tt_ref obj)
+{
+    int code;
+    struct tt__foreign *fp = foreign_arg(t, obj, false, "tt_foreign_released", TT_HERE, &code);
+    return fp ? (fp->state & TT__FOREIGN_RELEASED) != 0 : 0;
+}
+
+int tt_external_adjust_at(tt_thread *t, tt_ref obj, ptrdiff_t delta, const char *file, int line)
+{
+    int code;
+    struct tt__foreign *fp = foreign_arg(t, obj, true, "tt_external_adjust", file, line, &code);
+    if (!fp) return code;
+    tt_heap *h = t->heap;
+    if (delta < 0) {
+        size_t less = (size_t)0 - (size_t)delta;
+        if (less > fp->ext)
+            return tt__fail(TT_ERANGE, file, line,
+                            "tt_external_adjust: %td would take %zu external bytes below zero",
+                            delta, fp->ext);
+        fp->ext -= less;
+        h->ext_live -= less;
+        return TT_OK;
+    }
+    if ((code = make_room(t, (size_t)delta, "tt_external_adjust", file, line)) != TT_OK)
+        return code;
+    if (fp->state & TT__FOREIGN_RELEASED)
+        return tt__fail(TT_ESTATE, file, line, "tt_external_adjust: the object was released");
+    add_external(h, fp, (size_t)delta);
+    return TT_OK;
+}

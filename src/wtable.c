@@ -1,0 +1,162 @@
+/*
+ * wtable.c: wrapper tables, weak maps from a foreign address to the heap
+ * object that wraps it (the canonical-wrapper cache of a binding).
+ *
+ * A table is a u64map from address to wrapper payload address. Entries are
+ * weak: after strong marking, entries whose wrapper is unmarked are removed
+ * (tt__wtables_sweep), before dead wrappers are queued for their cleanups,
+ * so a wrapper about to be finalized is never handed out again. A foreign
+ * wrapper remembers that it is in a table (TT__FOREIGN_IN_WTABLE), and its
+ * release removes it from every table at once: a new foreign object at the
+ * same address (malloc reuses addresses) never meets a stale wrapper.
+ */
+#include <stdlib.h>
+
+#include "internal.h"
+
+static tt_wtable *wtable_arg(tt_thread *t, tt_wtable *w, const char *fname, const char *file,
+                             int line, int *code)
+{
+    tt_heap *h = tt__enter(t, file, line, code);
+    if (!h) return NULL;
+    if (!w || w->sig != TT__WTABLE_SIG) {
+        *code = tt__misuse(h, TT_EINVAL, "bad-wtable", file, line,
+                           "%s: %p is not a live wrapper table", fname, (void *)w);
+        return NULL;
+    }
+    return w;
+}
+
+tt_wtable *tt_wtable_new_at(tt_thread *t, const char *file, int line)
+{
+    int code;
+    tt_heap *h = tt__enter(t, file, line, &code);
+    if (!h) return NULL;
+    tt_wtable *w = calloc(1, sizeof *w);
+    if (!w) {
+        tt__fail(TT_ENOMEM, file, line, "tt_wtable_new: out of memory");
+        return NULL;
+    }
+    w->file = file;
+    w->line = line;
+    w->next = h->wtables;
+    if (h->wtables) h->wtables->prev = w;
+    h->wtables = w;
+    w->sig = TT__WTABLE_SIG;
+    return w;
+}
+
+tt_ref tt_wtable_get(tt_thread *t, tt_wtable *w, const void *addr)
+{
+    int code;
+    uint64_t v;
+    if (!wtable_arg(t, w, "tt_wtable_get", TT_HERE, &code) || !addr) return TT_NULL;
+    return tt__u64map_get(&w->map, (uint64_t)(uintptr_t)addr, &v) ? (tt_ref){(uintptr_t)v}
+                                                                   : TT_NULL;
+}
+
+int tt_wtable_put_at(tt_thread *t, tt_wtable *w, const void *addr, tt_ref wrapper,
+                     const char *file, int line)
+{
+    int code;
+    if (!wtable_arg(t, w, "tt_wtable_put", file, line, &code)) return code;
+    tt_heap *h = t->heap;
+    if (!addr) return tt__fail(TT_EINVAL, file, line, "tt_wtable_put: null address");
+    const char *why = wrapper.bits == 0 ? "null reference" : NULL;
+    if (!why && h->checked) why = tt__object_problem(h, wrapper.bits);
+    if (why) {
+        if (h->checked)
+            return tt__misuse(h, TT_EINVAL, "handle-not-object", file, line,
+                              "tt_wtable_put of %p: %s", (void *)wrapper.bits, why);
+        return tt__fail(TT_EINVAL, file, line, "tt_wtable_put: %s", why);
+    }
+    if (tt__is_foreign(wrapper.bits)) {
+        struct tt__foreign *fp = (struct tt__foreign *)wrapper.bits;
+        if (fp->state & TT__FOREIGN_RELEASED)
+            return tt__fail(TT_ESTATE, file, line, "tt_wtable_put: the wrapper was released");
+        fp->state |= TT__FOREIGN_IN_WTABLE;
+    }
+    if (tt__u64map_put(&w->map, (uint64_t)(uintptr_t)addr, wrapper.bits) != 0)
+        return tt__fail(TT_ENOMEM, file, line, "tt_wtable_put: out of memory");
+    return TT_OK;
+}
+
+int tt_wtable_remove(tt_thread *t, tt_wtable *w, const void *addr)
+{
+    int code;
+    if (!wtable_arg(t, w, "tt_wtable_remove", TT_HERE, &code)) return code;
+    if (addr && tt__u64map_remove(&w->map, (uint64_t)(uintptr_t)addr)) return TT_OK;
+    return tt__fail(TT_ESTATE, NULL, 0, "tt_wtable_remove: %p has no entry", addr);
+}
+
+tt_ref tt_wtable_wrap_at(tt_thread *t, tt_wtable *w, void *addr, size_t external_bytes,
+                         tt_cleanup_fn fn, void *env, int *created, const char *file, int line)
+{
+    int code;
+    if (created) *created = 0;
+    if (!wtable_arg(t, w, "tt_wtable_wrap", file, line, &code)) return TT_NULL;
+    uint64_t v;
+    if (addr && tt__u64map_get(&w->map, (uint64_t)(uintptr_t)addr, &v)) return (tt_ref){(uintptr_t)v};
+    if (!addr) {
+        tt__fail(TT_EINVAL, file, line, "tt_wtable_wrap: null address");
+        return TT_NULL;
+    }
+    /* Room first, so that once the wrapper owns addr the entry cannot fail. */
+    if (tt__u64map_reserve(&w->map, 1) != 0) {
+        tt__fail(TT_ENOMEM, file, line, "tt_wtable_wrap: out of memory");
+        return TT_NULL;
+    }
+    tt_ref r = tt_foreign_new_at(t, addr, external_bytes, fn, env, file, line);
+    if (r.bits == 0) return TT_NULL;
+    ((struct tt__foreign *)r.bits)->state |= TT__FOREIGN_IN_WTABLE;
+    (void)tt__u64map_put(&w->map, (uint64_t)(uintptr_t)addr, r.bits);
+    if (created) *created = 1;
+    return r;
+}
+
+size_t tt_wtable_count(tt_wtable *w) { return w && w->sig == TT__WTABLE_SIG ? w->map.count : 0; }
+
+static void wtable_unlink(tt_heap *h, tt_wtable *w)
+{
+    if (w->prev)
+        w->prev->next = w->next;
+    else
+        h->wtables = w->next;
+    if (w->next) w->next->prev = w->prev;
+    w->sig = 0;
+    tt__u64map_free(&w->map);
+    free(w);
+}
+
+int tt_wtable_free_at(tt_thread *t, tt_wtable *w, const char *file, int line)
+{
+    int code;
+    if (!wtable_arg(t, w, "tt_wtable_free", file, line, &code)) return code;
+    wtable_unlink(t->heap, w);
+    return TT_OK;
+}
+
+static bool wrapper_marked(uint64_t key, uint64_t val, void *ctx)
+{
+    (void)key;
+    (void)ctx;
+    return tt__is_marked((uintptr_t)val);
+}
+
+void tt__wtables_sweep(tt_heap *h)
+{
+    for (tt_wtable *w = h->wtables; w; w = w->next) tt__u64map_filter(&w->map, wrapper_marked, NULL);
+}
+
+void tt__wtables_drop(tt_heap *h, uintptr_t obj, const void *addr)
+{
+    uint64_t v;
+    for (tt_wtable *w = h->wtables; w; w = w->next)
+        if (tt__u64map_get(&w->map, (uint64_t)(uintptr_t)addr, &v) && v == obj)
+            tt__u64map_remove(&w->map, (uint64_t)(uintptr_t)addr);
+}
+
+void tt__wtables_finish(tt_heap *h)
+{
+    while (h->wtables) wtable_unlink(h, h->wtables);
+}
