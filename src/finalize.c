@@ -144,9 +144,8 @@ static bool scratch_reserve(tt_heap *h, size_t n)
     if (n <= h->fin_cap) return true;
     size_t cap = h->fin_cap ? h->fin_cap : 1024;
     while (cap < n) cap *= 2;
-    uintptr_t *a = tt__pages_reserve(h, cap * sizeof *a, TT__PAGE);
+    uintptr_t *a = tt__pages_grow(h, h->fin_objs, h->fin_cap * sizeof *a, cap * sizeof *a);
     if (!a) return false;
-    tt__pages_release(h, h->fin_objs, h->fin_cap * sizeof *a);
     h->fin_objs = a;
     h->fin_cap = cap;
     return true;

@@ -66,7 +66,7 @@ static const tt_type node_type = TT_TYPE_INIT(struct snode, a, b, c, d);
 
 /* A reference array whose prefix holds the id: length, id, elements. */
 static const tt_type parr_type = {TT_TYPE_SIG, "parr", TT_KIND_REF_ARRAY, 16, sizeof(tt_ref), 0,
-                                  NULL, NULL};
+                                  NULL, NULL, NULL};
 
 static const tt_type words_type = TT_DATA_ARRAY_TYPE_INIT("words", uint64_t);
 

@@ -41,7 +41,7 @@ static const tt_type my_refs_type = TT_REF_ARRAY_TYPE_INIT("my_refs");
 /* A reference array with a two-word prefix after the length: elements
  * start at offset 24. */
 static const tt_type prefixed_refs_type = {
-    TT_TYPE_SIG, "prefixed_refs", TT_KIND_REF_ARRAY, 24, sizeof(tt_ref), 0, NULL, NULL};
+    TT_TYPE_SIG, "prefixed_refs", TT_KIND_REF_ARRAY, 24, sizeof(tt_ref), 0, NULL, NULL, NULL};
 
 /* Atomic types of every payload size we try, built at run time. */
 enum { MAX_SIZED = 512 };

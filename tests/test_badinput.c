@@ -16,9 +16,9 @@ static const tt_type pair_type = TT_TYPE_INIT(struct pair, a, b);
 
 /* Types that were never valid. The big ones never take the inline path. */
 static const tt_type zero_type; /* all zero */
-static const tt_type nosig_type = {0, "nosig", TT_KIND_ATOMIC, 16, 0, 0, NULL, NULL};
-static const tt_type badsig_type = {TT_TYPE_SIG ^ 1, "badsig", TT_KIND_ATOMIC, 16, 0, 0, NULL, NULL};
-static const tt_type nosig_big_type = {0, "nosig_big", TT_KIND_ATOMIC, 1000, 0, 0, NULL, NULL};
+static const tt_type nosig_type = {0, "nosig", TT_KIND_ATOMIC, 16, 0, 0, NULL, NULL, NULL};
+static const tt_type badsig_type = {TT_TYPE_SIG ^ 1, "badsig", TT_KIND_ATOMIC, 16, 0, 0, NULL, NULL, NULL};
+static const tt_type nosig_big_type = {0, "nosig_big", TT_KIND_ATOMIC, 1000, 0, 0, NULL, NULL, NULL};
 static const tt_type badkind_type = {TT_TYPE_SIG, "badkind", 99, 1000, 0, 0, NULL, NULL, NULL};
 static const tt_type notrace_type = {TT_TYPE_SIG, "notrace", TT_KIND_CUSTOM, 1000, 0, 0, NULL, NULL, NULL};
 static const uint32_t bad_offsets[] = {996};
@@ -176,7 +176,7 @@ static void test_beyond_limit(void)
     CHECK_BAD_ALLOC(tt_alloc_array(t, &tt_refs_type, (size_t)9 << 20), TT_ENOMEM);
     /* A huge fixed size. */
     static const tt_type huge_type = {TT_TYPE_SIG, "huge", TT_KIND_ATOMIC, UINT32_MAX - 7, 0, 0,
-                                      NULL, NULL};
+                                      NULL, NULL, NULL};
     CHECK_BAD_ALLOC(tt_alloc(t, &huge_type), TT_ENOMEM);
     CHECK(!tt_is_null(tt_alloc_array(t, &tt_bytes_type, (size_t)32 << 20)));
     still_usable(keep, 1);

@@ -328,7 +328,7 @@ static void test_bad_type(void)
 {
     static const tt_type zero_type;
     static const tt_type garbage_type = {0x0123456789abcdefu, "garbage", TT_KIND_FIXED, 16, 0, 0,
-                                         NULL, NULL};
+                                         NULL, NULL, NULL};
     open_heap();
     int line = __LINE__; tt_ref r = tt_alloc(t, &zero_type);
     CHECK(tt_is_null(r));
@@ -350,7 +350,7 @@ static void test_bad_type(void)
     CHECK_REPORT("bad-type", TT_EINVAL, line);
     /* After good allocations of the same size class, still caught. */
     CHECK(!tt_is_null(tt_alloc(t, &blob_type)));
-    static const tt_type garbage32 = {0, "garbage32", TT_KIND_ATOMIC, 32, 0, 0, NULL, NULL};
+    static const tt_type garbage32 = {0, "garbage32", TT_KIND_ATOMIC, 32, 0, 0, NULL, NULL, NULL};
     line = __LINE__; r = tt_alloc(t, &garbage32);
     CHECK(tt_is_null(r));
     CHECK_REPORT("bad-type", TT_EINVAL, line);

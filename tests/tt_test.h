@@ -184,6 +184,27 @@ static inline int tt_test_done(void)
 }
 
 /* ------------------------------------------------------------------ */
+/* A misuse handler that records the name of the last misuse and returns,
+ * so the API call fails with its status code instead of aborting. */
+
+static char tt__last_misuse[64];
+static int tt__misuse_calls;
+
+static inline void tt_test_record_misuse(const tt_misuse *m, void *ctx)
+{
+    (void)ctx;
+    tt__misuse_calls++;
+    snprintf(tt__last_misuse, sizeof tt__last_misuse, "%s", m->what ? m->what : "(null)");
+}
+static inline const char *tt_test_last_misuse(void) { return tt__last_misuse; }
+static inline int tt_test_misuse_calls(void) { return tt__misuse_calls; }
+static inline void tt_test_misuse_reset(void)
+{
+    tt__last_misuse[0] = 0;
+    tt__misuse_calls = 0;
+}
+
+/* ------------------------------------------------------------------ */
 /* Death tests                                                          */
 
 typedef void (*tt_death_fn)(void *arg);

@@ -1,0 +1,660 @@
+/*
+ * test_cleanup.c: cleanup stacks. Cleanups run newest first, exactly once,
+ * whichever of tt_cleanup_run_last, tt_release, finalization and close
+ * gets to them first; allocators register their deallocation atomically
+ * and replace an earlier one; retainers pair every retain with a release;
+ * a released foreign object reads NULL; keep-alive edges hold their target;
+ * close runs what is left in reverse registration order; misuse is
+ * reported with its name in checked mode.
+ */
+#include "tt_test.h"
+
+struct node {
+    tt_ref next;
+    int id;
+};
+static const tt_type node_type = TT_TYPE_INIT(struct node, next);
+
+/* ---- a log of cleanup runs ---- */
+
+static int log_ids[16384];
+static int log_len;
+static void log_reset(void) { log_len = 0; }
+static void record(tt_thread *t, tt_ref obj, void *env)
+{
+    (void)t;
+    (void)obj;
+    log_ids[log_len++] = (int)(intptr_t)env;
+}
+static int logged(int id)
+{
+    int n = 0;
+    for (int i = 0; i < log_len; i++) n += log_ids[i] == id;
+    return n;
+}
+#define CHECK_LOG(...)                                                 \
+    do {                                                               \
+        const int want_[] = {__VA_ARGS__};                             \
+        int n_ = (int)(sizeof want_ / sizeof want_[0]);                \
+        CHECK_EQ(log_len, n_);                                         \
+        for (int i_ = 0; i_ < n_ && i_ < log_len; i_++)                \
+            CHECK_EQ(log_ids[i_], want_[i_]);                          \
+    } while (0)
+
+/* A heap in the environment's checked mode whose misuse reports are
+ * recorded instead of aborting, so the failing calls return their code. */
+static tt_heap *open_heap(int checked)
+{
+    tt_config cfg;
+    tt_config_init(&cfg);
+    cfg.checked = checked;
+    cfg.on_misuse = tt_test_record_misuse;
+    return tt_heap_open(&cfg);
+}
+
+static tt_ref new_node(tt_thread *t, int id)
+{
+    tt_ref n = tt_alloc(t, &node_type);
+    TT_PTR(struct node, n)->id = id;
+    return n;
+}
+
+/* ---- per-object stacks ---- */
+
+static void test_newest_first_on_release(void)
+{
+    tt_heap *h = open_heap(TT_CHECKED_DEFAULT);
+    tt_thread *t = tt_thread_attach(h);
+    tt_frame f = tt_frame_push(t, 2);
+    tt_local l = tt_local_new(t, new_node(t, 1));
+    log_reset();
+    for (int i = 1; i <= 5; i++)
+        CHECK_EQ(tt_cleanup_push(t, tt_local_get(t, l), record, (void *)(intptr_t)i), TT_OK);
+    CHECK_EQU(tt_cleanup_count(t, tt_local_get(t, l)), 5);
+    CHECK_EQ(tt_release(t, tt_local_get(t, l)), TT_OK);
+    CHECK_LOG(5, 4, 3, 2, 1);
+    CHECK_EQU(tt_cleanup_count(t, tt_local_get(t, l)), 0);
+    /* Nothing left: a second release of a plain object has nothing to do,
+     * and a collection finds no cleanup to queue. */
+    CHECK_EQ(tt_release(t, tt_local_get(t, l)), TT_OK);
+    tt_frame_pop(t, f, TT_NO_LOCAL);
+    tt_collect(t);
+    CHECK_EQU(tt_pending_cleanups(t), 0);
+    CHECK_EQ(log_len, 5);
+    tt_heap_close(h);
+    CHECK_EQ(log_len, 5);
+}
+
+static void test_run_last(void)
+{
+    tt_heap *h = open_heap(TT_CHECKED_DEFAULT);
+    tt_thread *t = tt_thread_attach(h);
+    tt_frame f = tt_frame_push(t, 2);
+    tt_local a = tt_local_new(t, new_node(t, 1));
+    tt_local b = tt_local_new(t, new_node(t, 2));
+    log_reset();
+    /* Interleaved registrations on two objects. */
+    tt_cleanup_push(t, tt_local_get(t, a), record, (void *)11);
+    tt_cleanup_push(t, tt_local_get(t, b), record, (void *)21);
+    tt_cleanup_push(t, tt_local_get(t, a), record, (void *)12);
+    tt_cleanup_push(t, tt_local_get(t, b), record, (void *)22);
+    tt_cleanup_push(t, tt_local_get(t, a), record, (void *)13);
+    CHECK_EQ(tt_cleanup_run_last(t, tt_local_get(t, a)), TT_OK);
+    CHECK_LOG(13);
+    CHECK_EQ(tt_cleanup_run_last(t, tt_local_get(t, b)), TT_OK);
+    CHECK_LOG(13, 22);
+    CHECK_EQ(tt_cleanup_run_last(t, tt_local_get(t, a)), TT_OK);
+    CHECK_LOG(13, 22, 12);
+    CHECK_EQU(tt_cleanup_count(t, tt_local_get(t, a)), 1);
+    CHECK_EQU(tt_cleanup_count(t, tt_local_get(t, b)), 1);
+    CHECK_EQ(tt_release(t, tt_local_get(t, a)), TT_OK);
+    CHECK_LOG(13, 22, 12, 11);
+    /* No cleanup left: an error, not a second run. */
+    tt_clear_error();
+    CHECK_EQ(tt_cleanup_run_last(t, tt_local_get(t, a)), TT_ESTATE);
+    CHECK_ERR(TT_ESTATE);
+    CHECK_EQ(log_len, 4);
+    tt_frame_pop(t, f, TT_NO_LOCAL);
+    tt_heap_close(h); /* b's last cleanup runs at close */
+    CHECK_LOG(13, 22, 12, 11, 21);
+}
+
+/* A retain/release loop leaves no garbage in the log. */
+static int refcount;
+static void retain(void *env)
+{
+    (void)env;
+    refcount++;
+}
+static void release(tt_thread *t, tt_ref obj, void *env)
+{
+    (void)t;
+    (void)obj;
+    (void)env;
+    refcount--;
+}
+
+static void test_retainer(void)
+{
+    tt_heap *h = open_heap(TT_CHECKED_DEFAULT);
+    tt_thread *t = tt_thread_attach(h);
+    tt_frame f = tt_frame_push(t, 1);
+    tt_local l = tt_local_new(t, new_node(t, 1));
+    refcount = 0;
+    for (int i = 0; i < 100000; i++) {
+        CHECK_EQ(tt_cleanup_retain(t, tt_local_get(t, l), retain, release, NULL), TT_OK);
+        if (i % 3 != 2) CHECK_EQ(tt_cleanup_run_last(t, tt_local_get(t, l)), TT_OK);
+    }
+    CHECK_EQ(refcount, 100000 / 3);
+    tt_stats st;
+    tt_heap_stats(h, &st);
+    CHECK_EQU(st.cleanups_live, 100000 / 3);
+    /* Dropping the object releases every remaining retain once. */
+    tt_frame_pop(t, f, TT_NO_LOCAL);
+    tt_collect(t);
+    tt_run_finalizers(t, 0);
+    CHECK_EQ(refcount, 0);
+    tt_heap_stats(h, &st);
+    CHECK_EQU(st.cleanups_live, 0);
+    CHECK_EQU(st.objects_finalized, 1);
+    tt_heap_close(h);
+    CHECK_EQ(refcount, 0);
+}
+
+/* ---- foreign objects ---- */
+
+static int frees;
+static void count_free(tt_thread *t, tt_ref obj, void *env)
+{
+    (void)env;
+    void *p = tt_foreign_addr(t, obj);
+    if (p) frees++;
+    free(p);
+}
+
+static void test_foreign_release(void)
+{
+    for (int checked = TT_CHECKED_OFF; checked >= TT_CHECKED_ON; checked--) {
+        if (checked == TT_CHECKED_ON && !TT_TEST_CHECKS_BUILT) continue;
+        tt_config cfg;
+        tt_config_init(&cfg);
+        cfg.checked = checked;
+        cfg.on_misuse = tt_test_record_misuse;
+        tt_heap *h = tt_heap_open(&cfg);
+        tt_thread *t = tt_thread_attach(h);
+        tt_frame f = tt_frame_push(t, 2);
+        frees = 0;
+        void *buf = malloc(100);
+        tt_local l = tt_local_new(t, tt_foreign_new(t, buf, 100, count_free, NULL));
+        tt_ref r = tt_local_get(t, l);
+        REQUIRE(!tt_is_null(r));
+        CHECK(tt_foreign_addr(t, r) == buf);
+        CHECK_EQU(tt_foreign_size(t, r), 100);
+        tt_stats st;
+        tt_heap_stats(h, &st);
+        CHECK_EQU(st.external_bytes, 100);
+        CHECK_EQ(tt_release(t, r), TT_OK);
+        CHECK_EQ(frees, 1);
+        CHECK(tt_foreign_released(t, r));
+        CHECK_EQU(tt_foreign_size(t, r), 0);
+        tt_heap_stats(h, &st);
+        CHECK_EQU(st.external_bytes, 0);
+        CHECK_EQU(st.external_freed, 100);
+        /* After release: NULL and an error, never the stale address. */
+        tt_test_misuse_reset();
+        tt_clear_error();
+        CHECK(tt_foreign_addr(t, r) == NULL);
+        CHECK_ERR(TT_ESTATE);
+        if (checked == TT_CHECKED_ON) CHECK_STREQ(tt_test_last_misuse(), "foreign-after-release");
+        CHECK_EQ(tt_release(t, r), TT_ESTATE);
+        if (checked == TT_CHECKED_ON) CHECK_STREQ(tt_test_last_misuse(), "release-twice");
+        CHECK_EQ(tt_cleanup_push(t, r, count_free, NULL), TT_ESTATE);
+        CHECK_EQ(tt_external_adjust(t, r, 10), TT_ESTATE);
+        /* Not a foreign object. */
+        tt_local n = tt_local_new(t, new_node(t, 1));
+        tt_clear_error();
+        CHECK(tt_foreign_addr(t, tt_local_get(t, n)) == NULL);
+        CHECK_ERR(TT_EINVAL);
+        if (checked == TT_CHECKED_ON) CHECK_STREQ(tt_test_last_misuse(), "not-foreign");
+        tt_frame_pop(t, f, TT_NO_LOCAL);
+        tt_collect(t);
+        tt_run_finalizers(t, 0);
+        CHECK_EQ(frees, 1);
+        tt_heap_close(h);
+        CHECK_EQ(frees, 1);
+    }
+}
+
+/* Cleanups of a foreign object run before its release: they still read
+ * the address, and the base (first) cleanup runs last. */
+static void *seen_addr[8];
+static int nseen;
+static void see_addr(tt_thread *t, tt_ref obj, void *env)
+{
+    (void)env;
+    seen_addr[nseen++] = tt_foreign_addr(t, obj);
+}
+
+static void test_foreign_stack(void)
+{
+    tt_heap *h = open_heap(TT_CHECKED_DEFAULT);
+    tt_thread *t = tt_thread_attach(h);
+    tt_frame f = tt_frame_push(t, 1);
+    static char thing[16];
+    nseen = 0;
+    tt_local l = tt_local_new(t, tt_foreign_new(t, thing, 0, see_addr, NULL));
+    tt_cleanup_push(t, tt_local_get(t, l), see_addr, NULL);
+    tt_cleanup_push(t, tt_local_get(t, l), see_addr, NULL);
+    CHECK_EQ(tt_cleanup_run_last(t, tt_local_get(t, l)), TT_OK);
+    CHECK(!tt_foreign_released(t, tt_local_get(t, l)));
+    CHECK_EQ(tt_cleanup_run_last(t, tt_local_get(t, l)), TT_OK);
+    CHECK(!tt_foreign_released(t, tt_local_get(t, l)));
+    CHECK_EQ(tt_cleanup_run_last(t, tt_local_get(t, l)), TT_OK); /* the base: releases */
+    CHECK(tt_foreign_released(t, tt_local_get(t, l)));
+    CHECK_EQ(nseen, 3);
+    for (int i = 0; i < 3; i++) CHECK(seen_addr[i] == thing);
+    /* A foreign object with no cleanup is released by tt_release all the same. */
+    tt_local_set(t, l, tt_foreign_new(t, thing, 7, NULL, NULL));
+    CHECK_EQU(tt_cleanup_count(t, tt_local_get(t, l)), 0);
+    CHECK_EQ(tt_release(t, tt_local_get(t, l)), TT_OK);
+    CHECK(tt_foreign_released(t, tt_local_get(t, l)));
+    tt_frame_pop(t, f, TT_NO_LOCAL);
+    tt_heap_close(h);
+}
+
+/* ---- allocators ---- */
+
+static int allocs, deallocs, fail_next_alloc;
+static void *counting_alloc(void *ctx)
+{
+    if (fail_next_alloc) {
+        fail_next_alloc = 0;
+        return NULL;
+    }
+    allocs++;
+    return malloc((size_t)(uintptr_t)ctx);
+}
+static void counting_dealloc(tt_thread *t, tt_ref obj, void *env)
+{
+    (void)env;
+    deallocs++;
+    free(tt_foreign_addr(t, obj));
+}
+struct grow_ctx {
+    void *old;
+    size_t bytes;
+};
+static void *grow_alloc(void *ctx)
+{
+    struct grow_ctx *g = ctx;
+    if (fail_next_alloc) {
+        fail_next_alloc = 0;
+        return NULL;
+    }
+    return realloc(g->old, g->bytes);
+}
+
+static void test_allocator(void)
+{
+    tt_heap *h = open_heap(TT_CHECKED_DEFAULT);
+    tt_thread *t = tt_thread_attach(h);
+    tt_frame f = tt_frame_push(t, 1);
+    allocs = deallocs = 0;
+    tt_local l = tt_local_new(
+        t, tt_foreign_alloc(t, 64, counting_alloc, (void *)(uintptr_t)64, counting_dealloc, NULL));
+    REQUIRE(!tt_is_null(tt_local_get(t, l)));
+    CHECK_EQ(allocs, 1);
+    CHECK(tt_foreign_addr(t, tt_local_get(t, l)) != NULL);
+    /* realloc-style: the new deallocation replaces the old one, which is
+     * never run (realloc consumed its value). */
+    struct grow_ctx g = {tt_foreign_addr(t, tt_local_get(t, l)), 4096};
+    void *p = tt_foreign_allocate(t, tt_local_get(t, l), 4096, grow_alloc, &g, counting_dealloc,
+                                  NULL);
+    REQUIRE(p != NULL);
+    CHECK(tt_foreign_addr(t, tt_local_get(t, l)) == p);
+    CHECK_EQU(tt_foreign_size(t, tt_local_get(t, l)), 4096);
+    CHECK_EQU(tt_cleanup_count(t, tt_local_get(t, l)), 1);
+    /* A failing allocator leaves the object unchanged. */
+    fail_next_alloc = 1;
+    g.old = p;
+    tt_clear_error();
+    CHECK(tt_foreign_allocate(t, tt_local_get(t, l), 8192, grow_alloc, &g, counting_dealloc,
+                              NULL) == NULL);
+    CHECK_ERR(TT_ENOMEM);
+    CHECK(tt_foreign_addr(t, tt_local_get(t, l)) == p);
+    CHECK_EQU(tt_foreign_size(t, tt_local_get(t, l)), 4096);
+    CHECK_EQ(deallocs, 0);
+    CHECK_EQ(tt_release(t, tt_local_get(t, l)), TT_OK);
+    CHECK_EQ(deallocs, 1);
+    /* An allocator that fails gives no object and runs no deallocation. */
+    fail_next_alloc = 1;
+    tt_clear_error();
+    CHECK(tt_is_null(tt_foreign_alloc(t, 64, counting_alloc, (void *)(uintptr_t)64,
+                                      counting_dealloc, NULL)));
+    CHECK_ERR(TT_ENOMEM);
+    tt_stats st;
+    tt_heap_stats(h, &st);
+    CHECK_EQU(st.external_bytes, 0);
+    tt_frame_pop(t, f, TT_NO_LOCAL);
+    tt_heap_close(h);
+    CHECK_EQ(deallocs, 1);
+    CHECK_EQ(allocs, 1);
+}
+
+/* ---- type finalize hooks ---- */
+
+struct res {
+    int id;
+};
+static int finalized_ids[64], nfinalized;
+static void res_finalize(tt_thread *t, tt_ref obj, void *env)
+{
+    (void)t;
+    (void)env;
+    finalized_ids[nfinalized++] = TT_PTR(struct res, obj)->id;
+}
+static const tt_type res_type = TT_FINALIZED_ATOMIC_TYPE_INIT(struct res, res_finalize);
+
+static void test_type_finalize(void)
+{
+    tt_heap *h = open_heap(TT_CHECKED_DEFAULT);
+    tt_thread *t = tt_thread_attach(h);
+    nfinalized = 0;
+    tt_frame f = tt_frame_push(t, 1);
+    tt_local keep = tt_local_new(t, TT_NULL);
+    for (int i = 0; i < 10; i++) {
+        tt_ref r = tt_alloc(t, &res_type);
+        REQUIRE(!tt_is_null(r));
+        TT_PTR(struct res, r)->id = i;
+        CHECK_EQU(tt_cleanup_count(t, r), 1);
+        if (i == 3) tt_local_set(t, keep, r);
+    }
+    tt_collect(t);
+    CHECK_EQU(tt_pending_cleanups(t), 9);
+    CHECK_EQ(nfinalized, 0); /* nothing runs inside the collector */
+    CHECK_EQU(tt_run_finalizers(t, 4), 4);
+    CHECK_EQ(nfinalized, 4);
+    CHECK_EQU(tt_run_finalizers(t, 0), 5);
+    CHECK_EQ(nfinalized, 9);
+    for (int i = 0; i < nfinalized; i++) CHECK(finalized_ids[i] != 3);
+    tt_frame_pop(t, f, TT_NO_LOCAL);
+    tt_heap_close(h); /* the kept one at close */
+    CHECK_EQ(nfinalized, 10);
+    CHECK_EQ(finalized_ids[9], 3);
+}
+
+/* ---- shutdown ---- */
+
+static void test_close_reverse_order(void)
+{
+    tt_heap *h = open_heap(TT_CHECKED_DEFAULT);
+    tt_thread *t = tt_thread_attach(h);
+    tt_frame f = tt_frame_push(t, 3);
+    tt_local a = tt_local_new(t, new_node(t, 1));
+    tt_local b = tt_local_new(t, new_node(t, 2));
+    tt_local c = tt_local_new(t, tt_foreign_new(t, NULL, 0, record, (void *)30));
+    log_reset();
+    tt_cleanup_push(t, tt_local_get(t, a), record, (void *)1);
+    tt_cleanup_push(t, tt_local_get(t, b), record, (void *)2);
+    tt_cleanup_push(t, tt_local_get(t, a), record, (void *)3);
+    tt_cleanup_push(t, tt_local_get(t, c), record, (void *)31);
+    tt_cleanup_push(t, tt_local_get(t, b), record, (void *)4);
+    tt_global g = tt_global_new(t, tt_local_get(t, a));
+    (void)g;
+    tt_frame_pop(t, f, TT_NO_LOCAL);
+    /* b and c are dead but not yet collected; a is held by a global. */
+    tt_heap_close(h);
+    CHECK_LOG(4, 31, 3, 2, 1, 30);
+}
+
+static void test_fast_close(void)
+{
+    tt_config cfg;
+    tt_config_init(&cfg);
+    cfg.fast_close = 1;
+    tt_heap *h = tt_heap_open(&cfg);
+    tt_thread *t = tt_thread_attach(h);
+    log_reset();
+    tt_global g = tt_global_new(t, new_node(t, 1));
+    tt_cleanup_push(t, tt_global_get(t, g), record, (void *)1);
+    tt_heap_close(h);
+    CHECK_EQ(log_len, 0);
+}
+
+/* A cleanup that allocates, makes handles, registers a cleanup on a new
+ * object and releases another object: all allowed, each runs once. */
+static tt_global other;
+static void busy_cleanup(tt_thread *t, tt_ref obj, void *env)
+{
+    (void)obj;
+    (void)env;
+    log_ids[log_len++] = 100;
+    tt_frame f = tt_frame_push(t, 2);
+    tt_local l = tt_local_new(t, TT_NULL);
+    for (int i = 0; i < 20000; i++) tt_local_set(t, l, new_node(t, i)); /* enough to collect */
+    tt_cleanup_push(t, tt_local_get(t, l), record, (void *)101);
+    tt_ref o = tt_global_get(t, other);
+    if (!tt_is_null(o)) tt_release(t, o);
+    tt_frame_pop(t, f, TT_NO_LOCAL);
+}
+
+static void test_cleanup_uses_heap(void)
+{
+    tt_heap *h = open_heap(TT_CHECKED_DEFAULT);
+    tt_thread *t = tt_thread_attach(h);
+    log_reset();
+    tt_ref o = new_node(t, 7);
+    other = tt_global_new(t, o);
+    tt_cleanup_push(t, tt_global_get(t, other), record, (void *)7);
+    tt_ref n = new_node(t, 1);
+    tt_cleanup_push(t, n, busy_cleanup, NULL);
+    tt_collect(t);
+    CHECK_EQU(tt_pending_cleanups(t), 1);
+    tt_run_finalizers(t, 0);
+    CHECK_EQ(logged(100), 1);
+    CHECK_EQ(logged(7), 1);
+    /* The node registered inside the cleanup died with it and is queued by
+     * a later collection. */
+    tt_collect(t);
+    tt_run_finalizers(t, 0);
+    CHECK_EQ(logged(101), 1);
+    tt_global_free(t, other);
+    tt_heap_close(h);
+    CHECK_EQ(logged(100), 1);
+    CHECK_EQ(logged(7), 1);
+    CHECK_EQ(logged(101), 1);
+}
+
+/* Release, finalization and close racing on one thread: a pending object
+ * released by another object's cleanup, a cleanup releasing its own object,
+ * close after a partial tt_run_finalizers. Each cleanup exactly once. */
+static tt_global victim;
+static void release_victim(tt_thread *t, tt_ref obj, void *env)
+{
+    (void)obj;
+    record(t, obj, env);
+    tt_ref v = tt_global_get(t, victim);
+    if (!tt_is_null(v)) tt_release(t, v);
+}
+static void release_self(tt_thread *t, tt_ref obj, void *env)
+{
+    record(t, obj, env);
+    CHECK_EQ(tt_release(t, obj), TT_OK); /* finds the older ones, runs them */
+}
+
+static void test_exactly_once(void)
+{
+    tt_heap *h = open_heap(TT_CHECKED_DEFAULT);
+    tt_thread *t = tt_thread_attach(h);
+    log_reset();
+    /* A (dead) reaches B (dead) ; A's cleanup releases V (alive through a
+     * global); B's cleanup releases itself from inside. */
+    tt_frame f = tt_frame_push(t, 3);
+    tt_local a = tt_local_new(t, new_node(t, 1));
+    tt_local b = tt_local_new(t, new_node(t, 2));
+    tt_ref v = new_node(t, 3);
+    victim = tt_global_new(t, v);
+    tt_store(t, tt_local_get(t, a), &TT_PTR(struct node, tt_local_get(t, a))->next,
+             tt_local_get(t, b));
+    tt_cleanup_push(t, tt_global_get(t, victim), record, (void *)31);
+    tt_cleanup_push(t, tt_global_get(t, victim), record, (void *)32);
+    tt_cleanup_push(t, tt_local_get(t, a), release_victim, (void *)11);
+    tt_cleanup_push(t, tt_local_get(t, b), record, (void *)21);
+    tt_cleanup_push(t, tt_local_get(t, b), release_self, (void *)22);
+    tt_frame_pop(t, f, TT_NO_LOCAL);
+    tt_collect(t);
+    CHECK_EQU(tt_pending_cleanups(t), 2);
+    CHECK_EQU(tt_run_finalizers(t, 1), 1);
+    CHECK_LOG(11, 32, 31);
+    /* B's cleanups wait; releasing V again is an error, not a rerun. */
+    CHECK_EQ(tt_cleanup_run_last(t, tt_global_get(t, victim)), TT_ESTATE);
+    tt_heap_close(h); /* runs B's from the pending queue, then nothing else */
+    CHECK_LOG(11, 32, 31, 22, 21);
+}
+
+/* Resurrection: a cleanup that stores its object in a global. The object
+ * stays valid memory while reachable, but its cleanups never run again. */
+static tt_global saved;
+static void resurrect(tt_thread *t, tt_ref obj, void *env)
+{
+    record(t, obj, env);
+    saved = tt_global_new(t, obj);
+}
+
+static void test_resurrection(void)
+{
+    tt_heap *h = open_heap(TT_CHECKED_DEFAULT);
+    tt_thread *t = tt_thread_attach(h);
+    log_reset();
+    tt_ref n = new_node(t, 42);
+    tt_ref child = new_node(t, 43);
+    tt_store(t, n, &TT_PTR(struct node, n)->next, child);
+    tt_cleanup_push(t, n, resurrect, (void *)1);
+    tt_collect(t);
+    tt_run_finalizers(t, 0);
+    CHECK_LOG(1);
+    for (int i = 0; i < 3; i++) {
+        tt_collect(t);
+        tt_run_finalizers(t, 0);
+    }
+    CHECK_LOG(1);
+    tt_ref r = tt_global_get(t, saved);
+    CHECK_EQ(TT_PTR(struct node, r)->id, 42);
+    CHECK_EQ(TT_PTR(struct node, TT_PTR(struct node, r)->next)->id, 43);
+    tt_verify_report rep;
+    CHECK_EQ(tt_heap_verify(t, &rep), TT_OK);
+    CHECK_EQU(rep.errors, 0);
+    tt_global_free(t, saved);
+    tt_heap_close(h);
+    CHECK_LOG(1);
+}
+
+/* ---- keep-alive ---- */
+
+static void test_keep_alive(void)
+{
+    tt_heap *h = open_heap(TT_CHECKED_DEFAULT);
+    tt_thread *t = tt_thread_attach(h);
+    log_reset();
+    tt_frame f = tt_frame_push(t, 2);
+    tt_local a = tt_local_new(t, new_node(t, 1));
+    tt_ref b = new_node(t, 2);
+    tt_weak wb = tt_weak_new(t, b);
+    CHECK_EQ(tt_keep_alive(t, tt_local_get(t, a), b), TT_OK);
+    tt_cleanup_push(t, b, record, (void *)2);
+    tt_cleanup_push(t, tt_local_get(t, a), record, (void *)1);
+    /* B is held only by the edge from live A. */
+    tt_collect(t);
+    CHECK(!tt_is_null(tt_weak_get(t, wb)));
+    CHECK_EQ(TT_PTR(struct node, tt_weak_get(t, wb))->id, 2);
+    /* Both die together: all of A's cleanups first. */
+    tt_frame_pop(t, f, TT_NO_LOCAL);
+    tt_collect(t);
+    tt_run_finalizers(t, 0);
+    CHECK_LOG(1, 2);
+    /* The edge went with A's last cleanup: B goes at the next collection. */
+    tt_collect(t);
+    CHECK(tt_is_null(tt_weak_get(t, wb)));
+    tt_weak_free(t, wb);
+    tt_heap_close(h);
+    CHECK_LOG(1, 2);
+}
+
+/* ---- misuse ---- */
+
+static void test_misuse(void)
+{
+    if (!TT_TEST_CHECKS_BUILT) return;
+    tt_config cfg;
+    tt_config_init(&cfg);
+    cfg.checked = TT_CHECKED_ON;
+    cfg.on_misuse = tt_test_record_misuse;
+    tt_heap *h = tt_heap_open(&cfg);
+    tt_thread *t = tt_thread_attach(h);
+    static uint64_t fake[4];
+    tt_ref bogus = {(uintptr_t)&fake[1]};
+    tt_test_misuse_reset();
+    CHECK_EQ(tt_cleanup_push(t, bogus, record, NULL), TT_EINVAL);
+    CHECK_STREQ(tt_test_last_misuse(), "cleanup-not-object");
+    CHECK_EQ(tt_release(t, bogus), TT_EINVAL);
+    CHECK_EQ(tt_keep_alive(t, new_node(t, 1), bogus), TT_EINVAL);
+    CHECK_STREQ(tt_test_last_misuse(), "cleanup-not-object");
+    tt_ref n = new_node(t, 1);
+    CHECK_EQ(tt_cleanup_run_last(t, n), TT_ESTATE);
+    CHECK_STREQ(tt_test_last_misuse(), "cleanup-none");
+    CHECK_EQ(tt_cleanup_push(t, n, NULL, NULL), TT_EINVAL);
+    CHECK_EQ(tt_cleanup_push(t, TT_NULL, record, NULL), TT_EINVAL);
+    tt_heap_close(h);
+}
+
+/* Open heap helper used by the compaction test. */
+static void test_log_compaction(void)
+{
+    tt_heap *h = open_heap(TT_CHECKED_DEFAULT);
+    tt_thread *t = tt_thread_attach(h);
+    log_reset();
+    enum { N = 3000 };
+    tt_frame f = tt_frame_push(t, N);
+    tt_local ls[N];
+    for (int i = 0; i < N; i++) {
+        ls[i] = tt_local_new(t, new_node(t, i));
+        tt_cleanup_push(t, tt_local_get(t, ls[i]), record, (void *)(intptr_t)(2 * i));
+        tt_cleanup_push(t, tt_local_get(t, ls[i]), record, (void *)(intptr_t)(2 * i + 1));
+    }
+    /* Holes in the middle of the log, then enough new entries to compact. */
+    for (int i = 0; i < N; i += 2) tt_release(t, tt_local_get(t, ls[i]));
+    for (int i = 0; i < 4 * N; i++) tt_cleanup_push(t, tt_local_get(t, ls[1]), release, NULL);
+    for (int i = 0; i < 4 * N; i++) tt_cleanup_run_last(t, tt_local_get(t, ls[1]));
+    CHECK_EQ(log_len, N);
+    /* Stacks survive compaction intact: newest first per object. */
+    for (int i = 1; i < N; i += 2) {
+        CHECK_EQU(tt_cleanup_count(t, tt_local_get(t, ls[i])), 2);
+        CHECK_EQ(tt_cleanup_run_last(t, tt_local_get(t, ls[i])), TT_OK);
+        CHECK_EQ(log_ids[log_len - 1], 2 * i + 1);
+    }
+    tt_frame_pop(t, f, TT_NO_LOCAL);
+    tt_heap_close(h);
+    CHECK_EQ(log_len, 2 * N);
+    /* Close ran the oldest entries newest first. */
+    CHECK_EQ(log_ids[2 * N - 1], 2);
+}
+
+int main(void)
+{
+    RUN(test_newest_first_on_release);
+    RUN(test_run_last);
+    RUN(test_retainer);
+    RUN(test_foreign_release);
+    RUN(test_foreign_stack);
+    RUN(test_allocator);
+    RUN(test_type_finalize);
+    RUN(test_close_reverse_order);
+    RUN(test_fast_close);
+    RUN(test_cleanup_uses_heap);
+    RUN(test_exactly_once);
+    RUN(test_resurrection);
+    RUN(test_keep_alive);
+    RUN(test_misuse);
+    RUN(test_log_compaction);
+    return tt_test_done();
+}
