@@ -1,7 +1,8 @@
 /*
  * bench/runner.c: run several programs alternately and compare them.
  *
- *   runner [-r ROUNDS] [-t TITLE] [-b BASE] [-c] [-q] [-g PEER:TIME:RSS]...
+ *   runner [-r ROUNDS] [-t TITLE] [-b BASE]... [-c] [-q] [-M]
+ *          [-g PEER:TIME:RSS]... [-a WHAT:le|ge:VALUE]...
  *          -- NAME CMD [ARG...] [-- NAME CMD [ARG...]]...
  *
  * Every round runs each program once; the order rotates from round to
@@ -16,14 +17,26 @@
  * run, and with -c the same for every program (their results agree).
  * Standard error passes through.
  *
+ * Metrics. A line of standard output of the form
+ *     @ NAME VALUE UNIT BETTER
+ * (UNIT one word, '_' printed as a space; BETTER "higher", "lower" or "-")
+ * is a figure the program measured itself, such as a rate over its timed
+ * part. Metric lines are left out of the output comparison; the runner
+ * keeps the median of each metric per program (a VALUE that is not a
+ * number is shown as text, from the first run) and prints a second table
+ * with them and their ratios.
+ *
  * Printed on standard output: a table with, for each program, the median
- * wall time (and its range), median CPU time and median peak RSS; then the
- * ratios of the base program (-b; default: the first whose name contains
- * "tether", else the first) to each other program. A ratio below 1.00x
- * means the base program is faster or smaller. -g PEER:TIME:RSS states a
- * goal (base wall <= TIME x PEER's and base RSS <= RSS x PEER's), reported
- * as met or MISSED beside that ratio. Progress goes to standard error
- * unless -q.
+ * wall time (and its range), median CPU time and median peak RSS (left out
+ * with -M); then the ratios of each base program to each other program
+ * (the peers). The bases are named with -b (repeatable); by default every
+ * program whose name contains "tether", or else the first. A ratio below
+ * 1.00x means the base program is faster or smaller. -g PEER:TIME:RSS
+ * states a goal (base wall <= TIME x PEER's and base RSS <= RSS x PEER's),
+ * reported as met or MISSED beside that ratio. -a WHAT:le:VALUE (or ge)
+ * states an absolute goal for every base: WHAT is "wall" (seconds), "rss"
+ * (MiB) or a metric name. Then the metric table, if any program printed
+ * metrics. Progress goes to standard error unless -q.
  *
  * Exit status: 0 if every run succeeded (and outputs agreed), 1 if not,
  * 2 for a usage error.
@@ -31,6 +44,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,7 +57,7 @@
 #include <time.h>
 #include <unistd.h>
 
-enum { MAX_PROGS = 32, MAX_GOALS = 32, MAX_ROUNDS = 1000 };
+enum { MAX_PROGS = 32, MAX_GOALS = 32, MAX_ROUNDS = 1000, MAX_METRICS = 16 };
 
 struct prog {
     const char *name;
@@ -55,8 +69,25 @@ struct prog {
     int failed;       /* a run failed or its output differed */
     char why[96];     /* why it failed */
     int out_fd;       /* captured standard output of the current run */
-    char *output;     /* output of the first run */
+    char *output;     /* output of the first run, metric lines left out */
     size_t output_len;
+    int base;         /* a base program: compared with every peer */
+    char **mval[MAX_METRICS]; /* metric values, one per successful run */
+    int mruns[MAX_METRICS];
+};
+
+/* A metric: a line "@ NAME VALUE UNIT BETTER" in a program's output. */
+struct metric {
+    char name[48];
+    char unit[48];
+    char better[8];
+};
+
+/* An absolute goal on every base program (-a). */
+struct abs_goal {
+    const char *what; /* "wall", "rss" or a metric name */
+    int ge;           /* 1: at least VALUE; 0: at most */
+    double value;
 };
 
 struct goal {
@@ -68,11 +99,16 @@ static struct prog progs[MAX_PROGS];
 static int nprogs;
 static struct goal goals[MAX_GOALS];
 static int ngoals;
+static struct metric metrics[MAX_METRICS];
+static int nmetrics;
+static struct abs_goal abs_goals[MAX_GOALS];
+static int nabs_goals;
 
 static void usage(void)
 {
     fprintf(stderr,
-            "usage: runner [-r ROUNDS] [-t TITLE] [-b BASE] [-c] [-q] [-g PEER:TIME:RSS]...\n"
+            "usage: runner [-r ROUNDS] [-t TITLE] [-b BASE]... [-c] [-q] [-M]\n"
+            "              [-g PEER:TIME:RSS]... [-a WHAT:le|ge:VALUE]...\n"
             "              -- NAME CMD [ARG...] [-- NAME CMD [ARG...]]...\n");
     exit(2);
 }
@@ -150,6 +186,60 @@ static int same_output(const char *a, size_t alen, const char *b, size_t blen)
     return alen == blen && memcmp(a, b, alen) == 0;
 }
 
+static int nrounds; /* -r */
+
+/* The index of metric NAME, added on first sight; -1 if there are too many. */
+static int metric_index(const char *name, const char *unit, const char *better)
+{
+    for (int m = 0; m < nmetrics; ++m)
+        if (strcmp(metrics[m].name, name) == 0) return m;
+    if (nmetrics == MAX_METRICS) {
+        fprintf(stderr, "runner: more than %d metrics; %s ignored\n", MAX_METRICS, name);
+        return -1;
+    }
+    struct metric *mt = &metrics[nmetrics];
+    snprintf(mt->name, sizeof mt->name, "%s", name);
+    snprintf(mt->unit, sizeof mt->unit, "%s", unit);
+    for (char *c = mt->unit; *c; ++c)
+        if (*c == '_') *c = ' ';
+    snprintf(mt->better, sizeof mt->better, "%s", better);
+    return nmetrics++;
+}
+
+/* Take the metric lines ("@ NAME VALUE UNIT BETTER") out of buf[0..*len),
+ * recording their values for p. */
+static void take_metrics(struct prog *p, char *buf, size_t *len)
+{
+    size_t in = 0, out = 0, n = *len;
+    while (in < n) {
+        const char *nl = memchr(buf + in, '\n', n - in);
+        size_t end = nl ? (size_t)(nl - buf) + 1 : n;
+        if (end - in >= 2 && buf[in] == '@' && buf[in + 1] == ' ') {
+            char line[256], name[48], value[64], unit[48], better[8];
+            size_t l = end - in < sizeof line ? end - in : sizeof line - 1;
+            memcpy(line, buf + in, l);
+            line[l] = 0;
+            if (sscanf(line, "@ %47s %63s %47s %7s", name, value, unit, better) == 4) {
+                int m = metric_index(name, unit, better);
+                if (m >= 0 && p->mruns[m] < nrounds) {
+                    if (!p->mval[m]) p->mval[m] = xcalloc((size_t)nrounds, sizeof(char *));
+                    p->mval[m][p->mruns[m]] = xcalloc(strlen(value) + 1, 1);
+                    memcpy(p->mval[m][p->mruns[m]], value, strlen(value));
+                    p->mruns[m]++;
+                }
+            } else {
+                fprintf(stderr, "runner: %s: malformed metric line: %s%s", p->name, line,
+                        nl ? "" : "\n");
+            }
+        } else {
+            memmove(buf + out, buf + in, end - in);
+            out += end - in;
+        }
+        in = end;
+    }
+    *len = out;
+}
+
 /* Run p once; record it, or mark p failed. Returns the wall time or -1. */
 static double run_once(struct prog *p)
 {
@@ -193,6 +283,7 @@ static double run_once(struct prog *p)
     }
     size_t len;
     char *out = read_all(p->out_fd, &len);
+    take_metrics(p, out, &len);
     if (!p->output) {
         p->output = out;
         p->output_len = len;
@@ -234,10 +325,205 @@ static void parse_goal(const char *s)
     goals[ngoals++] = (struct goal){peer, tm, rs};
 }
 
+/* Whether s is a number, stored in *v. */
+static int numeric(const char *s, double *v)
+{
+    char *end;
+    *v = strtod(s, &end);
+    return end != s && *end == 0;
+}
+
+/* The median of p's values of metric m into *v (1), or its first value as
+ * text (0); -1 if p printed none. */
+static int metric_value(const struct prog *p, int m, double *v, const char **text)
+{
+    if (p->mruns[m] == 0) return -1;
+    double *nums = xcalloc((size_t)p->mruns[m], sizeof(double));
+    int all = 1;
+    for (int j = 0; j < p->mruns[m] && all; ++j) all = numeric(p->mval[m][j], &nums[j]);
+    *text = p->mval[m][0];
+    if (all) *v = median(nums, p->mruns[m]);
+    free(nums);
+    return all;
+}
+
+/* v printed compactly: integers without decimals. */
+static void fmt_num(char *buf, size_t size, double v)
+{
+    if (fabs(v) < 1e15 && v == floor(v))
+        snprintf(buf, size, "%.0f", v);
+    else if (fabs(v) >= 100)
+        snprintf(buf, size, "%.1f", v);
+    else
+        snprintf(buf, size, "%.2f", v);
+}
+
+static void fmt_metric(char *buf, size_t size, const struct prog *p, int m)
+{
+    double v;
+    const char *text;
+    int r = metric_value(p, m, &v, &text);
+    if (r < 0)
+        snprintf(buf, size, "-");
+    else if (r == 0)
+        snprintf(buf, size, "%s", text);
+    else
+        fmt_num(buf, size, v);
+}
+
+static int ok_prog(const struct prog *p) { return !p->failed && p->runs > 0; }
+
+/* The width of the "base / peer" column. */
+static int ratio_width(void)
+{
+    int w = 24;
+    for (int b = 0; b < nprogs; ++b)
+        for (int k = 0; k < nprogs; ++k)
+            if (progs[b].base && !progs[k].base) {
+                int l = (int)(strlen(progs[b].name) + 3 + strlen(progs[k].name));
+                if (l > w) w = l;
+            }
+    return w;
+}
+
+/* The metric table: one row per program, one column per metric, then the
+ * ratios of each base to each peer, then a legend. */
+static void print_metrics(void)
+{
+    int width[MAX_METRICS];
+    char cell[64];
+    for (int m = 0; m < nmetrics; ++m) {
+        width[m] = (int)strlen(metrics[m].name);
+        for (int k = 0; k < nprogs; ++k) {
+            fmt_metric(cell, sizeof cell, &progs[k], m);
+            if ((int)strlen(cell) > width[m]) width[m] = (int)strlen(cell);
+        }
+        if (width[m] < 8) width[m] = 8;
+    }
+    int lw = ratio_width();
+    printf("  %-*s", lw, "metric (median)");
+    for (int m = 0; m < nmetrics; ++m) printf("  %*s", width[m], metrics[m].name);
+    printf("\n");
+    for (int k = 0; k < nprogs; ++k) {
+        const struct prog *p = &progs[k];
+        printf("  %-*s", lw, p->name);
+        if (!ok_prog(p)) {
+            printf("  FAILED: %s\n", p->why);
+            continue;
+        }
+        for (int m = 0; m < nmetrics; ++m) {
+            fmt_metric(cell, sizeof cell, p, m);
+            printf("  %*s", width[m], cell);
+        }
+        printf("\n");
+    }
+    int header = 0;
+    for (int b = 0; b < nprogs; ++b) {
+        const struct prog *bp = &progs[b];
+        if (!bp->base || !ok_prog(bp)) continue;
+        for (int k = 0; k < nprogs; ++k) {
+            const struct prog *p = &progs[k];
+            if (p->base || !ok_prog(p)) continue;
+            char line[512];
+            int n = 0, any = 0;
+            for (int m = 0; m < nmetrics; ++m) {
+                double x, y;
+                const char *tx, *ty;
+                if (metric_value(bp, m, &x, &tx) == 1 && metric_value(p, m, &y, &ty) == 1 &&
+                    y != 0) {
+                    snprintf(cell, sizeof cell, "%.2fx", x / y);
+                    any = 1;
+                } else {
+                    snprintf(cell, sizeof cell, "-");
+                }
+                n += snprintf(line + n, sizeof line - (size_t)n, "  %*s", width[m], cell);
+                if (n >= (int)sizeof line) n = (int)sizeof line - 1;
+            }
+            if (!any) continue;
+            if (!header) {
+                printf("  %-*s", lw, "ratio (base / peer)");
+                for (int m = 0; m < nmetrics; ++m) printf("  %*s", width[m], metrics[m].name);
+                printf("\n");
+                header = 1;
+            }
+            char who[128];
+            snprintf(who, sizeof who, "%s / %s", bp->name, p->name);
+            printf("  %-*s%s\n", lw, who, line);
+        }
+    }
+    for (int m = 0; m < nmetrics; ++m) {
+        const char *b = metrics[m].better;
+        printf("  %s: %s%s\n", metrics[m].name, metrics[m].unit,
+               strcmp(b, "higher") == 0  ? ", higher is better"
+               : strcmp(b, "lower") == 0 ? ", lower is better"
+                                         : "");
+    }
+}
+
+/* The absolute goals (-a), for every base. */
+static void print_abs_goals(const double *wall, const double *rss)
+{
+    for (int g = 0; g < nabs_goals; ++g) {
+        const struct abs_goal *ag = &abs_goals[g];
+        for (int b = 0; b < nprogs; ++b) {
+            const struct prog *bp = &progs[b];
+            if (!bp->base) continue;
+            double v = 0;
+            const char *text, *unit = "";
+            int have = ok_prog(bp);
+            if (strcmp(ag->what, "wall") == 0) {
+                v = wall[b];
+                unit = " s";
+            } else if (strcmp(ag->what, "rss") == 0) {
+                v = rss[b];
+                unit = " MiB";
+            } else {
+                int m = 0;
+                while (m < nmetrics && strcmp(metrics[m].name, ag->what) != 0) ++m;
+                have = have && m < nmetrics && metric_value(bp, m, &v, &text) == 1;
+            }
+            char vs[32], gs[32];
+            fmt_num(gs, sizeof gs, ag->value);
+            if (!have) {
+                printf("  goal %s %s %s %s%s: no figure\n", bp->name, ag->what,
+                       ag->ge ? ">=" : "<=", gs, unit);
+                continue;
+            }
+            fmt_num(vs, sizeof vs, v);
+            int met = ag->ge ? v >= ag->value : v <= ag->value;
+            printf("  goal %s %s %s %s%s: %s%s %s\n", bp->name, ag->what, ag->ge ? ">=" : "<=",
+                   gs, unit, vs, unit, met ? "met" : "MISSED");
+        }
+    }
+}
+
+static void parse_abs_goal(const char *s)
+{
+    if (nabs_goals == MAX_GOALS) usage();
+    const char *c1 = strchr(s, ':');
+    const char *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
+    if (!c1 || !c2 || c1 == s || c2 - c1 != 3) usage();
+    int ge;
+    if (strncmp(c1 + 1, "ge", 2) == 0)
+        ge = 1;
+    else if (strncmp(c1 + 1, "le", 2) == 0)
+        ge = 0;
+    else
+        usage();
+    char *what = xcalloc((size_t)(c1 - s) + 1, 1);
+    memcpy(what, s, (size_t)(c1 - s));
+    char *end;
+    double v = strtod(c2 + 1, &end);
+    if (*end || end == c2 + 1) usage();
+    abs_goals[nabs_goals++] = (struct abs_goal){what, ge, v};
+}
+
 int main(int argc, char **argv)
 {
-    int rounds = 5, compare = 0, quiet = 0;
-    const char *title = NULL, *base_name = NULL;
+    int rounds = 5, compare = 0, quiet = 0, metrics_only = 0;
+    const char *title = NULL;
+    const char *base_names[MAX_PROGS];
+    int nbase_names = 0;
     int i = 1;
     for (; i < argc && strcmp(argv[i], "--") != 0; ++i) {
         if (strcmp(argv[i], "-r") == 0 && i + 1 < argc) {
@@ -246,17 +532,23 @@ int main(int argc, char **argv)
         } else if (strcmp(argv[i], "-t") == 0 && i + 1 < argc) {
             title = argv[++i];
         } else if (strcmp(argv[i], "-b") == 0 && i + 1 < argc) {
-            base_name = argv[++i];
+            if (nbase_names == MAX_PROGS) usage();
+            base_names[nbase_names++] = argv[++i];
         } else if (strcmp(argv[i], "-g") == 0 && i + 1 < argc) {
             parse_goal(argv[++i]);
+        } else if (strcmp(argv[i], "-a") == 0 && i + 1 < argc) {
+            parse_abs_goal(argv[++i]);
         } else if (strcmp(argv[i], "-c") == 0) {
             compare = 1;
         } else if (strcmp(argv[i], "-q") == 0) {
             quiet = 1;
+        } else if (strcmp(argv[i], "-M") == 0) {
+            metrics_only = 1;
         } else {
             usage();
         }
     }
+    nrounds = rounds;
     /* Programs: "--" NAME CMD [ARG...], up to the next "--". The "--"
      * separators are overwritten with NULL to terminate each argv. */
     while (i < argc) {
@@ -275,17 +567,23 @@ int main(int argc, char **argv)
     }
     if (nprogs == 0) usage();
 
-    struct prog *base = NULL;
-    if (base_name) {
-        base = find_prog(base_name);
-        if (!base) {
-            fprintf(stderr, "runner: no program named %s\n", base_name);
+    int nbases = 0;
+    for (int b = 0; b < nbase_names; ++b) {
+        struct prog *p = find_prog(base_names[b]);
+        if (!p) {
+            fprintf(stderr, "runner: no program named %s\n", base_names[b]);
             return 2;
         }
-    } else {
-        for (int k = 0; k < nprogs && !base; ++k)
-            if (strstr(progs[k].name, "tether")) base = &progs[k];
-        if (!base) base = &progs[0];
+        p->base = 1;
+        nbases++;
+    }
+    if (nbases == 0) {
+        for (int k = 0; k < nprogs; ++k)
+            if (strstr(progs[k].name, "tether")) {
+                progs[k].base = 1;
+                nbases++;
+            }
+        if (nbases == 0) progs[0].base = 1;
     }
     for (int g = 0; g < ngoals; ++g)
         if (!find_prog(goals[g].peer) && !quiet)
@@ -328,16 +626,17 @@ int main(int argc, char **argv)
         agreement = ok ? "; outputs identical" : "; OUTPUTS DIFFER";
     }
 
-    /* The table. */
+    /* The medians, kept where the ratios below can find them. */
+    double med_wall[MAX_PROGS] = {0}, med_rss[MAX_PROGS] = {0};
     printf("== %s: %d round%s, programs alternating; medians%s ==\n", title ? title : "runner",
            rounds, rounds == 1 ? "" : "s", agreement);
-    printf("  %-22s %9s  %-19s %8s %13s\n", "program", "wall s", "(min - max)", "cpu s",
-           "peak RSS MiB");
-    double base_wall = 0, base_rss = 0;
+    if (!metrics_only)
+        printf("  %-22s %9s  %-19s %8s %13s\n", "program", "wall s", "(min - max)", "cpu s",
+               "peak RSS MiB");
     for (int k = 0; k < nprogs; ++k) {
         struct prog *p = &progs[k];
-        if (p->failed || p->runs == 0) {
-            printf("  %-22s FAILED: %s\n", p->name, p->why);
+        if (!ok_prog(p)) {
+            if (!metrics_only) printf("  %-22s FAILED: %s\n", p->name, p->why);
             continue;
         }
         double lo = p->wall[0], hi = p->wall[0];
@@ -347,32 +646,33 @@ int main(int argc, char **argv)
         }
         double w = median(p->wall, p->runs), c = median(p->cpu, p->runs),
                m = median(p->rss_mib, p->runs);
-        /* Keep the medians where the ratios below can find them. */
-        p->wall[0] = w;
-        p->rss_mib[0] = m;
+        med_wall[k] = w;
+        med_rss[k] = m;
         char range[64];
         snprintf(range, sizeof range, "(%.3f - %.3f)", lo, hi);
-        printf("  %-22s %9.3f  %-19s %8.3f %13.1f\n", p->name, w, range, c, m);
-        if (p == base) {
-            base_wall = w;
-            base_rss = m;
-        }
+        if (!metrics_only)
+            printf("  %-22s %9.3f  %-19s %8.3f %13.1f\n", p->name, w, range, c, m);
     }
-    if (nprogs > 1) {
-        int peers = 0;
-        for (int k = 0; k < nprogs; ++k)
-            if (&progs[k] != base && !progs[k].failed && progs[k].runs > 0) peers++;
-        if (base->failed || base->runs == 0) {
-            printf("  (no ratios: %s failed)\n", base->name);
-        } else if (peers > 0) {
-            printf("  %-24s %7s %9s\n", "ratio (base / peer)", "time", "RSS");
+    if (!metrics_only && nprogs > 1) {
+        int rw = ratio_width(), header = 0;
+        for (int b = 0; b < nprogs; ++b) {
+            struct prog *bp = &progs[b];
+            if (!bp->base) continue;
+            if (!ok_prog(bp)) {
+                printf("  (no ratios for %s: it failed)\n", bp->name);
+                continue;
+            }
             for (int k = 0; k < nprogs; ++k) {
                 struct prog *p = &progs[k];
-                if (p == base || p->failed || p->runs == 0) continue;
-                char who[64];
-                snprintf(who, sizeof who, "%s / %s", base->name, p->name);
-                double tr = base_wall / p->wall[0], rr = base_rss / p->rss_mib[0];
-                printf("  %-24s %6.2fx %8.2fx", who, tr, rr);
+                if (p->base || !ok_prog(p)) continue;
+                if (!header) {
+                    printf("  %-*s %7s %9s\n", rw, "ratio (base / peer)", "time", "RSS");
+                    header = 1;
+                }
+                char who[128];
+                snprintf(who, sizeof who, "%s / %s", bp->name, p->name);
+                double tr = med_wall[b] / med_wall[k], rr = med_rss[b] / med_rss[k];
+                printf("  %-*s %6.2fx %8.2fx", rw, who, tr, rr);
                 for (int g = 0; g < ngoals; ++g) {
                     if (strcmp(goals[g].peer, p->name) != 0) continue;
                     printf("   goal time <= %.2fx %s, RSS <= %.2fx %s", goals[g].time,
@@ -383,6 +683,8 @@ int main(int argc, char **argv)
             }
         }
     }
+    if (nmetrics > 0) print_metrics();
+    print_abs_goals(med_wall, med_rss);
     fflush(stdout);
     return ok ? 0 : 1;
 }

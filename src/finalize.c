@@ -427,18 +427,17 @@ static int leak_cmp(const void *a, const void *b)
 }
 
 /* Print one line per creation site, with counts and bytes. */
-static void report_leaks(tt_heap *h, struct leak *v, size_t n, const char *what, const char *noun)
+static void report_leaks(tt_heap *h, struct leak *v, size_t n, const char *what, const char *noun,
+                         const char *verb)
 {
     qsort(v, n, sizeof *v, leak_cmp);
     for (size_t i = 0; i < n;) {
         size_t j = i, bytes = 0;
         while (j < n && leak_cmp(&v[i], &v[j]) == 0) bytes += v[j++].bytes;
-        if (bytes)
-            tt__report(h, what, "leak: %zu %s (%zu external bytes) created at %s:%d never released",
-                       j - i, noun, bytes, v[i].file ? v[i].file : "?", v[i].line);
-        else
-            tt__report(h, what, "leak: %zu %s created at %s:%d still held at close", j - i, noun,
-                       v[i].file ? v[i].file : "?", v[i].line);
+        char extra[64] = "";
+        if (bytes) snprintf(extra, sizeof extra, " (%zu external bytes)", bytes);
+        tt__report(h, what, "leak: %zu %s created at %s:%d %s at close%s", j - i, noun,
+                   v[i].file ? v[i].file : "?", v[i].line, verb, extra);
         i = j;
     }
 }
@@ -465,7 +464,7 @@ static void leak_report(tt_heap *h)
     }
     h->leak_acc = &acc;
     tt__htable_each(&h->globals, add_global_leak, h);
-    report_leaks(h, acc.v, acc.n, "leak-global", "global references");
+    report_leaks(h, acc.v, acc.n, "leak-global", "global reference(s)", "still held");
     acc.n = 0;
     for (size_t i = 0; i < h->ce_len; i++) {
         uintptr_t w = h->ce[i].w;
@@ -473,7 +472,7 @@ static void leak_report(tt_heap *h)
         struct tt__foreign *fp = (struct tt__foreign *)tt__ce_obj(w);
         acc.v[acc.n++] = (struct leak){h->ce_site[i].file, h->ce_site[i].line, fp->ext};
     }
-    report_leaks(h, acc.v, acc.n, "leak-foreign", "foreign objects");
+    report_leaks(h, acc.v, acc.n, "leak-foreign", "foreign object(s)", "not released");
     h->leak_acc = NULL;
     free(acc.v);
 }
