@@ -18,9 +18,16 @@ lib:
 	@$(CMAKE_GCC) >/dev/null
 	@cmake --build $(BUILD)/gcc -j $(JOBS) -- --no-print-directory
 
-# The tour of every capability.
+# The tour of every capability, then the foreign-resource examples. Each
+# one checks its own results; the first that fails stops the demo.
+DEMO_EXAMPLES = malloc_buffer file refcount shutdown
+
 demo: lib
 	@$(BUILD)/gcc/examples/tour
+	@for e in $(DEMO_EXAMPLES); do \
+	    printf '\n== examples/%s.c\n' $$e; \
+	    $(BUILD)/gcc/examples/$$e || exit 1; \
+	done
 
 # The suite twice: gcc with checked mode off by default, then clang under
 # AddressSanitizer + UndefinedBehaviorSanitizer with checked mode on.

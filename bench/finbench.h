@@ -21,6 +21,13 @@
 /* Objects in the throughput run, and in the metadata measurement. */
 enum { FB_OBJECTS = 2000000, FB_META_OBJECTS = 1000000, FB_RUN_EVERY = 10000 };
 
+/* The pressure run: buffers made, their size, and how many stay alive. */
+enum { FB_BUFFERS = 20000, FB_BUFFER_SIZE = 1 << 20, FB_KEEP = 10 };
+
+/* The chain: its length, and the most collections tried for the chain and
+ * for the cycle. */
+enum { FB_CHAIN = 1000, FB_CHAIN_CAP = 2000, FB_CYCLE_CAP = 10 };
+
 /* The finalizable object of the throughput and metadata runs: 16 bytes. */
 struct fb_cell {
     long id;
@@ -32,6 +39,16 @@ static inline double fb_now(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* For the bdwgc ports: overwrite the stack below the caller with zeros, so
+ * that stale pointers left there by a function that returned are not found
+ * by the conservative stack scan of the next collection (which runs in
+ * frames laid over that area). */
+static __attribute__((noinline, unused)) void fb_scrub_stack(void)
+{
+    volatile uintptr_t area[8 * 1024]; /* 64 KiB */
+    for (size_t i = 0; i < sizeof area / sizeof area[0]; ++i) area[i] = 0;
 }
 
 /* A positive count from a command-line argument, or exit 2. */
@@ -68,6 +85,71 @@ static inline int fb_report(const char *prog, const unsigned char *ran, long n, 
            "higher\n",
            (double)n / seconds / 1e6);
     printf("@ collections %lu collections_during_the_timed_part -\n", collections);
+    return ok ? 0 : 1;
+}
+
+/* The end of a metadata run: n objects registered and held live, `meta`
+ * bytes of finalization metadata and `objects` heap bytes for them.
+ * Returns the exit status. */
+static inline int fb_meta_report(long n, int ok, double meta, double objects)
+{
+    printf("metadata: %ld finalizable objects registered and held live: %s\n", n,
+           ok ? "ok" : "FAILED");
+    printf("@ meta_bytes_per_object %.2f bytes_of_finalization_metadata_per_object_(tether:_"
+           "tt_stats.cleanup_meta_bytes/N;_bdwgc:_growth_of_heap_size_less_free_bytes/N) lower\n",
+           meta / (double)n);
+    printf("@ object_bytes %.2f heap_bytes_per_object_(headers_included) -\n",
+           objects / (double)n);
+    return ok ? 0 : 1;
+}
+
+/* The end of the chain run. chain and cycle: collections until every
+ * finalizer ran, or -1 if they did not within the cap; order: the order in
+ * which the chain's finalizers ran (order[k] the index of the k-th, 1 to
+ * FB_CHAIN), `ran` of them. */
+static inline void fb_chain_report(long chain, const long *order, long ran_count, long cycle)
+{
+    const char *verdict = "A1..A1000";
+    if (ran_count < FB_CHAIN) verdict = "incomplete";
+    for (long k = 0; k < ran_count && k < FB_CHAIN; ++k)
+        if (order[k] != k + 1) verdict = "WRONG";
+    printf("chain: %d finalizable objects A1 -> A2 -> ... -> A%d and a 2-object cycle, "
+           "all dropped\n",
+           FB_CHAIN, FB_CHAIN);
+    if (chain >= 0)
+        printf("@ chain_collections %ld ", chain);
+    else
+        printf("@ chain_collections never(%d) ", FB_CHAIN_CAP);
+    printf("collections_until_every_finalizer_of_the_1000-object_chain_ran lower\n");
+    printf("@ chain_order %s order_the_chain's_finalizers_ran_in_(A1..A1000:_A1_first,_"
+           "A1000_last) -\n",
+           verdict);
+    if (cycle >= 0)
+        printf("@ cycle_collections %ld ", cycle);
+    else
+        printf("@ cycle_collections never(%d) ", FB_CYCLE_CAP);
+    printf("collections_until_both_finalizers_of_a_2-object_cycle_ran lower\n");
+}
+
+/* The end of the pressure run: n buffers made; the last FB_KEEP, kept in
+ * `last` (last[i % FB_KEEP] is buffer i), must still hold their fill
+ * (i & 0xff); peak: most buffers allocated and not yet freed at one time.
+ * Returns the exit status. */
+static inline int fb_pressure_report(long n, unsigned char *const *last, long peak,
+                                     unsigned long collections)
+{
+    int ok = 1;
+    for (long i = n > FB_KEEP ? n - FB_KEEP : 0; i < n; ++i) {
+        const unsigned char *b = last[i % FB_KEEP];
+        if (!b || b[0] != (unsigned char)i || b[FB_BUFFER_SIZE - 1] != (unsigned char)i) ok = 0;
+    }
+    printf("pressure: %ld buffers of 1 MiB, each owned by a collected object, the last %d "
+           "kept: %s\n",
+           n, FB_KEEP, ok ? "ok" : "FAILED");
+    printf("@ peak_buffers_live %ld 1-MiB_buffers_allocated_and_not_yet_freed,_at_the_peak "
+           "lower\n",
+           peak);
+    printf("@ collections %lu collections -\n", collections);
     return ok ? 0 : 1;
 }
 

@@ -79,7 +79,7 @@ struct prog {
 /* A metric: a line "@ NAME VALUE UNIT BETTER" in a program's output. */
 struct metric {
     char name[48];
-    char unit[48];
+    char unit[128];
     char better[8];
 };
 
@@ -215,11 +215,11 @@ static void take_metrics(struct prog *p, char *buf, size_t *len)
         const char *nl = memchr(buf + in, '\n', n - in);
         size_t end = nl ? (size_t)(nl - buf) + 1 : n;
         if (end - in >= 2 && buf[in] == '@' && buf[in + 1] == ' ') {
-            char line[256], name[48], value[64], unit[48], better[8];
+            char line[512], name[48], value[64], unit[128], better[8];
             size_t l = end - in < sizeof line ? end - in : sizeof line - 1;
             memcpy(line, buf + in, l);
             line[l] = 0;
-            if (sscanf(line, "@ %47s %63s %47s %7s", name, value, unit, better) == 4) {
+            if (sscanf(line, "@ %47s %63s %127s %7s", name, value, unit, better) == 4) {
                 int m = metric_index(name, unit, better);
                 if (m >= 0 && p->mruns[m] < nrounds) {
                     if (!p->mval[m]) p->mval[m] = xcalloc((size_t)nrounds, sizeof(char *));

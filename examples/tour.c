@@ -412,7 +412,84 @@ static void tour_weak(tt_thread *t)
 }
 
 /* ------------------------------------------------------------------ */
-/* 10. Collections and statistics                                       */
+/* 10. Foreign resources                                                */
+
+/* A cleanup that counts, then frees like tt_cleanup_free. */
+static int buffers_freed;
+
+static void free_counted(tt_thread *t, tt_ref obj, void *env)
+{
+    buffers_freed++;
+    tt_cleanup_free(t, obj, env);
+}
+
+/* A malloc'd buffer wrapped in a foreign object: the object owns it
+ * through `fn` and declares its size. On failure the buffer is ours. */
+static tt_ref wrap_malloc(tt_thread *t, size_t bytes, tt_cleanup_fn fn)
+{
+    char *p = malloc(bytes);
+    if (!p) exit(1);
+    snprintf(p, bytes, "owned by the heap");
+    tt_ref r = tt_foreign_new(t, p, bytes, fn, NULL);
+    if (tt_is_null(r)) free(p);
+    return must(r, "tt_foreign_new");
+}
+
+/* The lines of tt_stats_print that start with `prefix`. */
+static void print_stats_lines(const tt_stats *st, const char *prefix)
+{
+    FILE *tmp = tmpfile();
+    if (!tmp) return;
+    tt_stats_print(st, tmp);
+    rewind(tmp);
+    char line[256];
+    while (fgets(line, sizeof line, tmp))
+        if (strncmp(line, prefix, strlen(prefix)) == 0) printf("   %s", line);
+    fclose(tmp);
+}
+
+static void tour_foreign(tt_thread *t)
+{
+    step("foreign resources: a cleanup, release, finalization, external pressure");
+    /* More in examples/malloc_buffer.c, file.c, refcount.c and shutdown.c. */
+    tt_frame f = tt_frame_push(t, 1);
+    tt_local l = tt_local_new(t, wrap_malloc(t, 32, free_counted));
+    tt_ref r = tt_local_get(t, l);
+    printf("   foreign object: \"%s\", %zu external bytes, %zu cleanup\n",
+           (char *)tt_foreign_addr(t, r), tt_foreign_size(t, r), tt_cleanup_count(t, r));
+
+    /* Done with it: tt_release runs its cleanups now. */
+    tt_release(t, r);
+    printf("   tt_release: %d buffer freed, released %d, size %zu\n", buffers_freed,
+           tt_foreign_released(t, r), tt_foreign_size(t, r));
+
+    /* Or drop it: a collection queues its cleanups (it runs none), and a
+     * cleanup context of the program's choosing runs them. */
+    tt_local_set(t, l, wrap_malloc(t, 32, free_counted));
+    tt_local_set(t, l, TT_NULL);
+    tt_collect(t);
+    size_t pending = tt_pending_cleanups(t);
+    size_t ran = tt_run_finalizers(t, 0);
+    printf("   dropped, tt_collect: %zu pending; tt_run_finalizers ran %zu; %d freed\n",
+           pending, ran, buffers_freed);
+    tt_frame_pop(t, f, TT_NO_LOCAL);
+
+    /* External pressure: the wrappers are tiny, but their declared bytes
+     * make the heap collect, and each tt_foreign_new frees the dead ones
+     * it finds pending (unless cfg.explicit_cleanups_only). */
+    for (int i = 0; i < 64; i++) wrap_malloc(t, 256 << 10, tt_cleanup_free); /* dropped */
+    tt_stats st;
+    tt_heap_stats(tt_thread_heap(t), &st);
+    printf("   64 dropped buffers of 256 KiB: %llu KiB still declared\n",
+           (unsigned long long)(st.external_bytes >> 10));
+    print_stats_lines(&st, "external");
+    /* What another runtime calls to make this heap give memory back. */
+    size_t back = tt_collect_and_release(t);
+    printf("   tt_collect_and_release gave back %zu KiB\n", back >> 10);
+}
+
+/* ------------------------------------------------------------------ */
+/* 11. Collections and statistics                                       */
 
 static void tour_collect_and_stats(tt_thread *t)
 {
@@ -442,7 +519,7 @@ static void tour_collect_and_stats(tt_thread *t)
 }
 
 /* ------------------------------------------------------------------ */
-/* 11. The heap verifier and tt_is_object                               */
+/* 12. The heap verifier and tt_is_object                               */
 
 static void tour_verify(tt_thread *t)
 {
@@ -477,7 +554,7 @@ static void tour_verify(tt_thread *t)
 }
 
 /* ------------------------------------------------------------------ */
-/* 12. Out of memory, and recovery                                      */
+/* 13. Out of memory, and recovery                                      */
 
 static void tour_out_of_memory(void)
 {
@@ -527,7 +604,7 @@ static void tour_out_of_memory(void)
 }
 
 /* ------------------------------------------------------------------ */
-/* 13. Checked mode catches misuse                                      */
+/* 14. Checked mode catches misuse                                      */
 
 /* A misuse handler that records and returns, so the program continues.
  * The failing call then returns its error status and changes nothing.
@@ -657,7 +734,7 @@ static void tour_checked(void)
 }
 
 /* ------------------------------------------------------------------ */
-/* 14. Close                                                            */
+/* 15. Close                                                            */
 
 static void tour_close(tt_heap *h, tt_thread *t)
 {
@@ -681,6 +758,7 @@ int main(void)
     tour_frames(t);
     tour_globals(t);
     tour_weak(t);
+    tour_foreign(t);
     tour_collect_and_stats(t);
     tour_verify(t);
     tour_out_of_memory();

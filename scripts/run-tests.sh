@@ -34,8 +34,30 @@ run_config() {
     [ $rc -eq 0 ] || status=1
 }
 
+# The foreign-resource tests under valgrind (memcheck, leaks included),
+# on the gcc build: cleanups free foreign memory, so a leak or a use after
+# free there is exactly what these tests exist to catch.
+run_valgrind() {
+    if ! command -v valgrind >/dev/null 2>&1; then
+        echo "=== valgrind: not installed, skipped (.ci/run installs it)"
+        return
+    fi
+    for t in test_cleanup test_finalize test_pressure; do
+        exe=$build/gcc/tests/$t
+        if [ ! -x "$exe" ]; then failed=$((failed + 1)); status=1; continue; fi
+        if valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite \
+                "$exe" >"$build/valgrind-$t.log" 2>&1; then
+            echo "=== valgrind $t: passed"; passed=$((passed + 1))
+        else
+            echo "=== valgrind $t: FAILED"; cat "$build/valgrind-$t.log"
+            failed=$((failed + 1)); status=1
+        fi
+    done
+}
+
 mkdir -p "$build"
 run_config gcc -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_C_COMPILER=gcc
+run_valgrind
 TT_CHECKED=1 run_config asan -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_COMPILER=clang -DTETHER_SANITIZE=address
 echo "$passed passed, $failed failed"
 exit $status

@@ -245,6 +245,7 @@ void tt__finalize_queue_dead(tt_heap *h)
         h->fin_objs[nf++] = p;
     }
     for (size_t i = 0; i < nf; i++) *hdr_of(h->fin_objs[i]) &= ~TT__HDR_GRAY;
+    if (nf == 0) return;
 
     /* Everything with entries that the walks reach is in the list, so the
      * finishing order fits in the second half of the scratch. */
@@ -327,8 +328,10 @@ static tt_guardian *guardian_arg(tt_thread *t, tt_guardian *g, const char *fname
     tt_heap *h = tt__enter(t, file, line, code);
     if (!h) return NULL;
     if (!g || g->sig != TT__GUARDIAN_SIG) {
-        *code = tt__misuse(h, TT_EINVAL, "bad-guardian", file, line,
-                           "%s: %p is not a live guardian", fname, (void *)g);
+        *code = tt__misuse(h, TT_EINVAL, "bad-guardian", file, line, "%s: %p %s", fname,
+                           (void *)g,
+                           g && g->sig == TT__GUARDIAN_DEAD ? "is a guardian that was freed"
+                                                            : "is not a guardian");
         return NULL;
     }
     return g;
@@ -391,9 +394,9 @@ static void guardian_unlink(tt_heap *h, tt_guardian *g)
     else
         h->guardians = g->next;
     if (g->next) g->next->prev = g->prev;
-    g->sig = 0;
+    g->sig = TT__GUARDIAN_DEAD;
     tt__queue_free(h, &g->q);
-    free(g);
+    tt__retire(h, g);
 }
 
 int tt_guardian_free_at(tt_thread *t, tt_guardian *g, const char *file, int line)

@@ -53,8 +53,8 @@ __attribute__((destructor)) static void empty_graveyard(void)
     pthread_mutex_unlock(&grave_lock);
 }
 
-/* Free a descriptor now, or keep it dead for checked mode. */
-static void retire(tt_heap *h, void *desc)
+/* Free a descriptor (malloc'd) now, or keep it dead for checked mode. */
+void tt__retire(tt_heap *h, void *desc)
 {
     if (h->checked)
         bury(desc);
@@ -159,7 +159,7 @@ void tt_heap_close(tt_heap *h)
     tt__space_finish(h);
     tt__mark_finish(h);
     tt__ptrset_free(&h->types_seen);
-    retire(h, h);
+    tt__retire(h, h);
 }
 
 /* Threads keep their descriptor dead in checked mode, like heaps. */
@@ -178,5 +178,5 @@ void tt__thread_free(tt_thread *t, int reason)
     t->f.sig = TT__THREAD_DEAD;
     t->f.slow |= TT__SLOW_DEAD;
     t->dead_reason = reason;
-    retire(h, t);
+    tt__retire(h, t);
 }

@@ -324,6 +324,7 @@ struct tt_guardian {
     int line;
 };
 #define TT__GUARDIAN_SIG UINT64_C(0x7474475541524431)
+#define TT__GUARDIAN_DEAD UINT64_C(0x7474475541524430)
 
 struct tt_wtable {
     uint64_t sig;
@@ -333,6 +334,7 @@ struct tt_wtable {
     int line;
 };
 #define TT__WTABLE_SIG UINT64_C(0x7474575441424c31)
+#define TT__WTABLE_DEAD UINT64_C(0x7474575441424c30)
 
 /* ------------------------------------------------------------------ */
 /* Threads and the heap                                                 */
@@ -429,6 +431,9 @@ struct tt_heap {
 
 /* heap.c */
 TT_HIDDEN tt_heap *tt__heap_of(tt_thread *t);
+/* Free a malloc'd descriptor whose signature is already dead, or, for a
+ * checked heap, keep it until exit so that later use is reported. */
+TT_HIDDEN void tt__retire(tt_heap *h, void *desc);
 
 /* thread.c: entry check for out-of-line paths. Returns the heap, or NULL
  * after reporting a dead thread or heap (error code in *code). */

@@ -20,8 +20,9 @@ static tt_wtable *wtable_arg(tt_thread *t, tt_wtable *w, const char *fname, cons
     tt_heap *h = tt__enter(t, file, line, code);
     if (!h) return NULL;
     if (!w || w->sig != TT__WTABLE_SIG) {
-        *code = tt__misuse(h, TT_EINVAL, "bad-wtable", file, line,
-                           "%s: %p is not a live wrapper table", fname, (void *)w);
+        *code = tt__misuse(h, TT_EINVAL, "bad-wtable", file, line, "%s: %p %s", fname, (void *)w,
+                           w && w->sig == TT__WTABLE_DEAD ? "is a wrapper table that was freed"
+                                                          : "is not a wrapper table");
         return NULL;
     }
     return w;
@@ -123,9 +124,9 @@ static void wtable_unlink(tt_heap *h, tt_wtable *w)
     else
         h->wtables = w->next;
     if (w->next) w->next->prev = w->prev;
-    w->sig = 0;
+    w->sig = TT__WTABLE_DEAD;
     tt__u64map_free(&w->map);
-    free(w);
+    tt__retire(h, w);
 }
 
 int tt_wtable_free_at(tt_thread *t, tt_wtable *w, const char *file, int line)
