@@ -244,8 +244,17 @@ void *tt_foreign_allocate_at(tt_thread *t, tt_ref obj, size_t external_bytes,
     }
     /* Replace the newest deallocation in place (it keeps its place in the
      * shutdown order and its base flag), or push a new one. */
-    uint32_t cur = tt__cleanup_head(h, obj.bits);
-    while (cur && !(h->ce[cur - 1].w & TT__CE_DEALLOC)) cur = tt__cleanup_older(h, cur - 1);
+    /* With no allocator registration, the base entry (tt_foreign_new's
+     * cleanup, which owns the address) is the deallocation replaced. */
+    uint32_t cur = tt__cleanup_head(h, obj.bits), base = 0;
+    while (cur && !(h->ce[cur - 1].w & TT__CE_DEALLOC)) {
+        if (h->ce[cur - 1].w & TT__CE_BASE) base = cur;
+        cur = tt__cleanup_older(h, cur - 1);
+    }
+    if (!cur && base) {
+        cur = base;
+        h->ce[cur - 1].w |= TT__CE_DEALLOC;
+    }
     if (cur) {
         uintptr_t w = h->ce[cur - 1].w & ~(((uintptr_t)TT__FN_MAX) << TT__CE_FN_SHIFT);
         h->ce[cur - 1].w = w | ((uintptr_t)id << TT__CE_FN_SHIFT);

@@ -335,6 +335,22 @@ static void test_allocator(void)
     tt_stats st;
     tt_heap_stats(h, &st);
     CHECK_EQU(st.external_bytes, 0);
+    /* Growing an object made by tt_foreign_new replaces its first cleanup,
+     * which owned the old address: one deallocation in the end, of the new
+     * address. */
+    deallocs = 0;
+    void *old = malloc(64);
+    tt_local_set(t, l, tt_foreign_new(t, old, 64, counting_dealloc, NULL));
+    tt_cleanup_push(t, tt_local_get(t, l), record, (void *)77);
+    g.old = old;
+    g.bytes = 8192;
+    log_reset();
+    p = tt_foreign_allocate(t, tt_local_get(t, l), 8192, grow_alloc, &g, counting_dealloc, NULL);
+    REQUIRE(p != NULL);
+    CHECK_EQU(tt_cleanup_count(t, tt_local_get(t, l)), 2);
+    CHECK_EQ(tt_release(t, tt_local_get(t, l)), TT_OK);
+    CHECK_LOG(77);
+    CHECK_EQ(deallocs, 1);
     tt_frame_pop(t, f, TT_NO_LOCAL);
     tt_heap_close(h);
     CHECK_EQ(deallocs, 1);

@@ -100,10 +100,11 @@ TT_API tt_ref tt_foreign_alloc_at(tt_thread *t, size_t external_bytes, void *(*a
 
 /* An allocator on an existing foreign object (realloc-style): call
  * alloc(ctx) and, if it returns non-NULL, make the result obj's address,
- * with `dealloc` registered as its deallocation. A deallocation registered
- * before on obj (by tt_foreign_alloc or an earlier tt_foreign_allocate) is
- * replaced: it is cancelled without running, since the allocator consumed
- * the old value. The external size becomes `external_bytes`. Returns the
+ * with `dealloc` registered as its deallocation. The deallocation
+ * registered before on obj (by tt_foreign_alloc or an earlier
+ * tt_foreign_allocate, or else the first cleanup given to tt_foreign_new,
+ * which owns the address) is replaced: it is cancelled without running,
+ * since the allocator consumed the old value. The external size becomes `external_bytes`. Returns the
  * new address, or NULL with the last error set (TT_ENOMEM if alloc
  * failed: obj is unchanged; TT_ESTATE if obj was released; TT_EINVAL if
  * obj is not a foreign object). */
@@ -193,7 +194,9 @@ TT_API int tt_keep_alive_at(tt_thread *t, tt_ref a, tt_ref b, const char *file, 
 #define tt_run_finalizers(t, budget) tt_run_finalizers_at((t), (budget), TT_HERE)
 TT_API size_t tt_run_finalizers_at(tt_thread *t, size_t budget, const char *file, int line);
 
-/* Cleanups queued and not yet run. */
+/* Items in the pending queue: dead objects whose cleanups have not all
+ * run yet, and weak-reference callbacks not yet called. (One object may
+ * carry several cleanups; tt_run_finalizers counts cleanups.) */
 TT_API size_t tt_pending_cleanups(tt_thread *t);
 
 /* Another runtime asks this heap to give memory back: collect, then run
