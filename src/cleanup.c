@@ -246,11 +246,19 @@ static void run_entry(tt_thread *t, uintptr_t obj, uint32_t idx, uint32_t newer1
     uint32_t fn = tt__ce_fn(e.w);
     unlink_entry(h, obj, idx, newer1);
     tt_ref r = {obj};
-    if (fn == TT__FN_FINALIZE) {
-        tt_cleanup_fn f = tt_type_of(r)->finalize;
-        if (f) f(t, r, NULL);
-    } else if (fn >= TT__FN_USER) {
-        h->fns[fn](t, r, e.env);
+    if (fn == TT__FN_FINALIZE || fn >= TT__FN_USER) {
+        /* The object may be held by nothing else now (close, or a release
+         * of an unrooted object): root it for the call, which may collect.
+         * The depth makes every queue-running context a no-op inside. */
+        tt_frame f = tt_frame_push_at(t, 1, "tether cleanup", 0);
+        if (!tt_frame_is_null(f)) (void)tt_local_new_at(t, r, "tether cleanup", 0);
+        h->cleanup_depth++;
+        if (fn == TT__FN_FINALIZE)
+            tt_type_of(r)->finalize(t, r, NULL);
+        else
+            h->fns[fn](t, r, e.env);
+        h->cleanup_depth--;
+        if (!tt_frame_is_null(f)) tt_frame_pop_at(t, f, TT_NO_LOCAL, "tether cleanup", 0);
     }
     if (e.w & TT__CE_BASE) tt__foreign_release(h, obj);
     h->st.cleanups_run++;

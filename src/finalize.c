@@ -240,10 +240,16 @@ void tt__finalize_queue_dead(tt_heap *h)
         if (!w) continue;
         uintptr_t p = tt__ce_obj(w);
         if (tt__is_marked(p) || (*hdr_of(p) & TT__HDR_GRAY)) continue;
-        if (!scratch_reserve(h, 2 * (nf + 1))) break; /* the rest wait for the next cycle */
+        if (!scratch_reserve(h, 2 * (nf + 1))) {
+            /* No room to order it: keep it (and what it reaches) for the
+             * next cycle, so no walk can emit an object not listed. */
+            tt__mark_root(h, p);
+            continue;
+        }
         *hdr_of(p) |= TT__HDR_GRAY;
         h->fin_objs[nf++] = p;
     }
+    tt__mark_drain(h);
     for (size_t i = 0; i < nf; i++) *hdr_of(h->fin_objs[i]) &= ~TT__HDR_GRAY;
     if (nf == 0) return;
 
@@ -269,7 +275,9 @@ static bool run_front(tt_thread *t)
         tt_weak_fn fn;
         void *env;
         if (!tt__weak_take_callback(h, w, &fn, &env)) return false;
+        h->cleanup_depth++;
         fn(t, w, env);
+        h->cleanup_depth--;
         h->st.weak_callbacks_run++;
         return true;
     }
@@ -286,7 +294,7 @@ static bool run_front(tt_thread *t)
 size_t tt__run_pending(tt_thread *t, size_t budget)
 {
     tt_heap *h = t->heap;
-    if (h->running_cleanups) return 0;
+    if (h->running_cleanups || h->cleanup_depth) return 0;
     h->running_cleanups = true;
     size_t n = 0;
     while (h->pending.count && (budget == 0 || n < budget))
@@ -361,8 +369,9 @@ int tt_guardian_add_at(tt_thread *t, tt_guardian *g, tt_ref obj, const char *fil
     int code;
     if (!guardian_arg(t, g, "tt_guardian_add", file, line, &code)) return code;
     tt_heap *h = t->heap;
-    const char *why = obj.bits == 0 ? "null reference" : NULL;
-    if (!why && h->checked) why = tt__object_problem(h, obj.bits);
+    if (obj.bits == 0 || (obj.bits & 7))
+        return tt__fail(TT_EINVAL, file, line, "tt_guardian_add: null or misaligned reference");
+    const char *why = h->checked ? tt__object_problem(h, obj.bits) : NULL;
     if (why)
         return tt__misuse(h, TT_EINVAL, "cleanup-not-object", file, line,
                           "tt_guardian_add of %p: %s", (void *)obj.bits, why);
@@ -489,7 +498,6 @@ void tt__finalize_shutdown(tt_heap *h)
         tt__report(h, "close", "cleanups not run at close: no memory to attach a thread");
         return;
     }
-    h->closing = true;
     /* Objects already found dead go first, in their dependency order. */
     tt__run_pending(t, 0);
     /* Then every cleanup still registered, newest registration first. A

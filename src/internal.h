@@ -410,8 +410,8 @@ struct tt_heap {
 
     /* finalization (finalize.c) */
     struct tt__queue pending;
-    bool running_cleanups;       /* a cleanup is on the stack: no nesting */
-    bool closing;
+    bool running_cleanups;       /* the pending queue is being run */
+    uint32_t cleanup_depth;      /* cleanups on the stack: queues are not run inside */
     tt_guardian *guardians;
     uintptr_t *fin_objs;         /* scratch during a collection */
     size_t fin_cap;

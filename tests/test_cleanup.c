@@ -596,6 +596,38 @@ static void test_keep_alive(void)
     CHECK_LOG(1, 2);
 }
 
+/* A cleanup run at close or by a release of an unrooted object still has
+ * its object alive through a collection it causes, and running the queue
+ * from inside any cleanup does nothing. */
+static int obj_ok, nested_ran;
+static void collect_then_read(tt_thread *t, tt_ref obj, void *env)
+{
+    (void)env;
+    for (int i = 0; i < 1000; i++) new_node(t, -1);
+    tt_collect(t);
+    obj_ok += tt_is_object(t, obj) && TT_PTR(struct node, obj)->id == 5;
+    nested_ran += (int)tt_run_finalizers(t, 0);
+}
+
+static void test_object_held_during_cleanup(void)
+{
+    tt_heap *h = open_heap(TT_CHECKED_DEFAULT);
+    tt_thread *t = tt_thread_attach(h);
+    obj_ok = nested_ran = 0;
+    tt_ref dead = new_node(t, 6); /* queued by the collections inside */
+    tt_cleanup_push(t, dead, record, (void *)6);
+    tt_ref n = new_node(t, 5);
+    tt_cleanup_push(t, n, collect_then_read, NULL);
+    CHECK_EQ(tt_release(t, n), TT_OK); /* n is not rooted anywhere */
+    CHECK_EQ(obj_ok, 1);
+    CHECK_EQ(nested_ran, 0);
+    tt_ref m = new_node(t, 5);
+    tt_cleanup_push(t, m, collect_then_read, NULL);
+    tt_heap_close(h);
+    CHECK_EQ(obj_ok, 2);
+    CHECK_EQ(nested_ran, 0);
+}
+
 /* ---- misuse ---- */
 
 static void test_misuse(void)
@@ -670,6 +702,7 @@ int main(void)
     RUN(test_exactly_once);
     RUN(test_resurrection);
     RUN(test_keep_alive);
+    RUN(test_object_held_during_cleanup);
     RUN(test_misuse);
     RUN(test_log_compaction);
     return tt_test_done();

@@ -19,8 +19,8 @@
  *     tt_run_finalizers (an explicit safe point), a guardian the program
  *     drains, or (unless tt_config.explicit_cleanups_only) the
  *     foreign-object calls that create external memory;
- *   - tt_heap_close runs every one still registered, in reverse order of
- *     registration.
+ *   - tt_heap_close runs the pending queue, then every cleanup still
+ *     registered, in reverse order of registration.
  * Cleanups never run inside the collector, and never inside an ordinary
  * allocation.
  *
@@ -33,7 +33,8 @@
  * collection that finds them, so a chain of any length is finalized after
  * one collection. Objects that reach each other in a cycle are queued in a
  * deterministic order (registration order of the object first met, then
- * field order), counted in the stats, and reported in checked mode.
+ * field order); every reference found closing such a cycle is counted
+ * (stats.finalizer_cycles) and reported in checked mode.
  *
  * A cleanup may use the tether API on the thread that runs it: allocate,
  * create handles, release other objects. It must not assume that objects
@@ -72,8 +73,8 @@ TT_API extern const struct tt_type tt_foreign_type;
  *
  * Ownership: on success the object owns addr through fn. On failure
  * (TT_NULL with the last error set: TT_ENOMEM when the heap limit cannot
- * take the external bytes even after a collection and running pending
- * cleanups, TT_EINVAL, TT_ECLOSED) nothing was registered and the caller
+ * take the external bytes even after a collection and, unless
+ * explicit_cleanups_only, running pending cleanups; TT_EINVAL, TT_ECLOSED) nothing was registered and the caller
  * still owns addr. To allocate the foreign memory with no window for a
  * leak, use tt_foreign_alloc.
  *
@@ -189,8 +190,9 @@ TT_API int tt_keep_alive_at(tt_thread *t, tt_ref a, tt_ref b, const char *file, 
 
 /* An explicit safe point: run up to `budget` pending cleanups (0: all) on
  * the calling thread, one at a time, in queue order. Returns how many
- * ran. A call from inside a cleanup returns 0 at once: cleanups never
- * nest. */
+ * ran. A call from inside any cleanup or weak callback (however it was
+ * started: the queue, tt_release, close) returns 0 at once, and so do the
+ * other queue-running calls: queued cleanups never nest. */
 #define tt_run_finalizers(t, budget) tt_run_finalizers_at((t), (budget), TT_HERE)
 TT_API size_t tt_run_finalizers_at(tt_thread *t, size_t budget, const char *file, int line);
 

@@ -148,10 +148,11 @@ typedef void (*tt_cleanup_fn)(tt_thread *t, tt_ref obj, void *env);
  * another runtime to collect. */
 typedef void (*tt_collect_hook)(tt_heap *h, const struct tt_stats *st, void *ctx);
 
-/* Non-fatal reports: finalizer cycles and leaks found at close (checked
- * mode). `what` is a short name ("finalizer-cycle", "leak-global",
- * "leak-foreign"); `message` the full text. The default prints
- * "tether: <message>" to stderr. */
+/* Non-fatal reports. `what` is a short name: "finalizer-cycle" (checked
+ * mode; made inside a collection), "leak-global", "leak-foreign" and
+ * "leak" (checked mode, at close), "close" (any mode: cleanups that could
+ * not be run at close). `message` is the full text. The function must not
+ * call tether. The default prints "tether: <message>" to stderr. */
 typedef void (*tt_report_fn)(const char *what, const char *message, void *ctx);
 
 typedef struct tt_config {
@@ -176,8 +177,9 @@ typedef struct tt_config {
     /* Page source; NULL: mmap/madvise/munmap. Copied at open. */
     const tt_page_hooks *pages;
     /* Nonzero: pending cleanups run only in tt_run_finalizers,
-     * tt_collect_and_release, guardian drains and tt_heap_close. Zero (the
-     * default): the calls that create external memory (tt_foreign_new,
+     * tt_collect_and_release and tt_heap_close (guardians are drained by the
+     * program itself). Zero (the default): the calls that create external
+     * memory (tt_foreign_new,
      * tt_foreign_alloc, tt_foreign_allocate, tt_external_adjust) also run
      * them, so a program that only declares external sizes never piles up
      * dead foreign memory. */

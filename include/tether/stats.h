@@ -48,7 +48,8 @@ typedef struct tt_stats {
     uint64_t pending_cleanups;     /* items in the pending queue now */
     uint64_t guardian_deliveries;
     uint64_t weak_callbacks_run;
-    uint64_t finalizer_cycles;     /* cycles among dead objects with cleanups */
+    uint64_t finalizer_cycles;     /* references found closing a cycle among dead
+                                      objects with cleanups */
 } tt_stats;
 
 /* Read h's statistics. */
