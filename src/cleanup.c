@@ -156,7 +156,15 @@ int tt__cleanup_reserve(tt_heap *h, size_t n)
 int tt__cleanup_intern(tt_heap *h, tt_cleanup_fn fn, uint32_t *id)
 {
     uint64_t key = (uint64_t)(uintptr_t)fn, v;
+    /* Programs register with few functions, usually the same one in a
+     * row: a one-entry cache spares the map. */
+    if (fn == h->fn_last && h->fn_last_id) {
+        *id = h->fn_last_id;
+        return TT_OK;
+    }
     if (tt__u64map_get(&h->fn_ids, key, &v)) {
+        h->fn_last = fn;
+        h->fn_last_id = (uint32_t)v;
         *id = (uint32_t)v;
         return TT_OK;
     }
@@ -301,6 +309,7 @@ bool tt__cleanup_run_newest(tt_thread *t)
 
 tt_guardian *tt__cleanup_take_guardian(tt_heap *h, uintptr_t obj)
 {
+    if (!h->guardians) return NULL;
     uint32_t newer = 0;
     for (uint32_t cur = tt__cleanup_head(h, obj); cur; cur = tt__cleanup_older(h, cur - 1)) {
         if (tt__ce_fn(h->ce[cur - 1].w) == TT__FN_GUARDIAN) {

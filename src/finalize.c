@@ -207,7 +207,8 @@ static size_t walk(tt_heap *h, uintptr_t root, uintptr_t *out, size_t n)
         if (*hdr_of(v) & TT__HDR_CLEANUPS) {
             *hdr_of(v) |= TT__HDR_GRAY;
             walk_push(h, v | FINISH);
-            for (uint32_t c = tt__cleanup_head(h, v); c; c = tt__cleanup_older(h, c - 1))
+            uint32_t c = h->ce_keepalive ? tt__cleanup_head(h, v) : 0;
+            for (; c; c = tt__cleanup_older(h, c - 1))
                 if (tt__ce_fn(h->ce[c - 1].w) == TT__FN_KEEPALIVE)
                     walk_push(h, (uintptr_t)h->ce[c - 1].env);
         }

@@ -407,6 +407,8 @@ struct tt_heap {
     tt_cleanup_fn *fns;          /* interned functions, by id */
     uint32_t nfns, fns_cap;
     tt__u64map fn_ids;           /* function -> id */
+    tt_cleanup_fn fn_last;       /* the last function interned, and its id */
+    uint32_t fn_last_id;
 
     /* finalization (finalize.c) */
     struct tt__queue pending;
