@@ -12,8 +12,13 @@
  * `GC_gcollect; GC_invoke_finalizers` repeats until all 1,000 finalizers
  * have run (at most 2,000 times). Boehm ordering finalizes only the objects
  * that no other finalizable object reaches, so each collection finalizes
- * one link. The cycle A <-> B (at most 10 times) is never finalized: the
- * documented behaviour of ordered finalization for cycles.
+ * one link. Even with the stack cleared, libgc 8.2.2 stalls for good after
+ * 488 of the 1,000 links on the machine this was written on: an object
+ * already finalized, still reached conservatively from the dead links and
+ * finalizer records around it, keeps its successor reachable. That is
+ * reported as it is (chain_collections never, chain_finalized 488). The
+ * cycle A <-> B (at most 10 times) is never finalized: the documented
+ * behaviour of ordered finalization for cycles.
  *
  * This program reports what it sees; it exits 0 whatever the counts.
  */
@@ -88,6 +93,9 @@ int main(void)
 {
     GC_INIT();
     GC_set_finalize_on_demand(1);
+    /* Silence "GC Warning: Finalization cycle involving ...", printed at
+     * every collection that meets the cycle. */
+    GC_set_warn_proc(GC_ignore_warn_proc);
     make_chain();
     fb_scrub_stack();
     long chain = collect_until(&chain_ran, FB_CHAIN, FB_CHAIN_CAP);

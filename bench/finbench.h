@@ -5,7 +5,7 @@
  * Each program prints its result on standard output in two kinds of line:
  * ordinary lines, identical for every variant, so that the runner can check
  * that the variants did the same work; and metric lines
- *     @ NAME VALUE UNIT BETTER
+ *     @ NAME VALUE UNIT... BETTER
  * with the figures the program measured itself (see bench/runner.c), which
  * the runner takes out of the comparison and tabulates.
  */
@@ -81,10 +81,10 @@ static inline int fb_report(const char *prog, const unsigned char *ran, long n, 
     printf("finalizable objects: %ld allocated, registered, dropped; every cleanup ran exactly "
            "once: %s\n",
            n, ok ? "ok" : "FAILED");
-    printf("@ objects_per_s %.3f M_objects/s_(allocate,_register,_collect,_run_the_cleanup) "
+    printf("@ objects_per_s %.3f M objects/s (allocate, register, collect, run the cleanup) "
            "higher\n",
            (double)n / seconds / 1e6);
-    printf("@ collections %lu collections_during_the_timed_part -\n", collections);
+    printf("@ collections %lu collections during the timed part -\n", collections);
     return ok ? 0 : 1;
 }
 
@@ -95,10 +95,11 @@ static inline int fb_meta_report(long n, int ok, double meta, double objects)
 {
     printf("metadata: %ld finalizable objects registered and held live: %s\n", n,
            ok ? "ok" : "FAILED");
-    printf("@ meta_bytes_per_object %.2f bytes_of_finalization_metadata_per_object_(tether:_"
-           "tt_stats.cleanup_meta_bytes/N;_bdwgc:_growth_of_heap_size_less_free_bytes/N) lower\n",
+    printf("@ meta_bytes_per_object %.2f bytes of finalization metadata per object "
+           "(tether: tt_stats.cleanup_meta_bytes / N; bdwgc: growth of heap size less free "
+           "bytes / N) lower\n",
            meta / (double)n);
-    printf("@ object_bytes %.2f heap_bytes_per_object_(headers_included) -\n",
+    printf("@ object_bytes %.2f heap bytes per object (headers included) -\n",
            objects / (double)n);
     return ok ? 0 : 1;
 }
@@ -106,13 +107,12 @@ static inline int fb_meta_report(long n, int ok, double meta, double objects)
 /* The end of the chain run. chain and cycle: collections until every
  * finalizer ran, or -1 if they did not within the cap; order: the order in
  * which the chain's finalizers ran (order[k] the index of the k-th, 1 to
- * FB_CHAIN), `ran` of them. */
+ * FB_CHAIN), `ran_count` of them. */
 static inline void fb_chain_report(long chain, const long *order, long ran_count, long cycle)
 {
-    const char *verdict = "A1..A1000";
-    if (ran_count < FB_CHAIN) verdict = "incomplete";
+    int in_order = 1;
     for (long k = 0; k < ran_count && k < FB_CHAIN; ++k)
-        if (order[k] != k + 1) verdict = "WRONG";
+        if (order[k] != k + 1) in_order = 0;
     printf("chain: %d finalizable objects A1 -> A2 -> ... -> A%d and a 2-object cycle, "
            "all dropped\n",
            FB_CHAIN, FB_CHAIN);
@@ -120,15 +120,21 @@ static inline void fb_chain_report(long chain, const long *order, long ran_count
         printf("@ chain_collections %ld ", chain);
     else
         printf("@ chain_collections never(%d) ", FB_CHAIN_CAP);
-    printf("collections_until_every_finalizer_of_the_1000-object_chain_ran lower\n");
-    printf("@ chain_order %s order_the_chain's_finalizers_ran_in_(A1..A1000:_A1_first,_"
-           "A1000_last) -\n",
-           verdict);
+    printf("collections until every finalizer of the 1000-object chain ran lower\n");
+    printf("@ chain_finalized %ld finalizers of the chain run by then (of 1000) higher\n",
+           ran_count);
+    if (!in_order)
+        printf("@ chain_order WRONG ");
+    else if (ran_count == 0)
+        printf("@ chain_order none ");
+    else
+        printf("@ chain_order A1..A%ld ", ran_count);
+    printf("order the chain's finalizers ran in (A1..A1000: A1 first, A1000 last) -\n");
     if (cycle >= 0)
         printf("@ cycle_collections %ld ", cycle);
     else
         printf("@ cycle_collections never(%d) ", FB_CYCLE_CAP);
-    printf("collections_until_both_finalizers_of_a_2-object_cycle_ran lower\n");
+    printf("collections until both finalizers of a 2-object cycle ran lower\n");
 }
 
 /* The end of the pressure run: n buffers made; the last FB_KEEP, kept in
@@ -146,10 +152,10 @@ static inline int fb_pressure_report(long n, unsigned char *const *last, long pe
     printf("pressure: %ld buffers of 1 MiB, each owned by a collected object, the last %d "
            "kept: %s\n",
            n, FB_KEEP, ok ? "ok" : "FAILED");
-    printf("@ peak_buffers_live %ld 1-MiB_buffers_allocated_and_not_yet_freed,_at_the_peak "
+    printf("@ peak_buffers_live %ld 1-MiB buffers allocated and not yet freed, at the peak "
            "lower\n",
            peak);
-    printf("@ collections %lu collections -\n", collections);
+    printf("@ collections %lu collections during the run -\n", collections);
     return ok ? 0 : 1;
 }
 

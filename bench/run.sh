@@ -7,8 +7,13 @@
 #   binary-trees depth 16       the same four                     5 rounds
 #   binary-trees depth 21       the same four                     3 rounds
 #   handles                     tether                            3 runs
+#   finalizable objects         tether (3 ways), bdwgc (2 ways)   5 rounds
+#   finalizer metadata          tether (3 ways), bdwgc            1 run
+#   finalizer chain and cycle   tether, bdwgc                     1 run
+#   foreign memory pressure     tether, bdwgc                     3 rounds
 #
-# BENCH_QUICK=1: 3 rounds, no depth 21, shorter handle runs.
+# BENCH_QUICK=1: 3 rounds, no depth 21, shorter handle runs, 1,000,000
+# finalizable objects, 4,000 foreign buffers in 1 round.
 # Programs that were not built (a peer missing at configure time) are
 # skipped. Exit status: 0 if every program ran and agreed with its peers.
 set -u
@@ -30,9 +35,12 @@ fi
 
 if [ "${BENCH_QUICK:-0}" = 1 ]; then
     ROUNDS=3 ROUNDS21=0 HANDLE_RUNS=3 HANDLE_OPS="-n 10"
+    FIN_N=1000000 FIN_ROUNDS=3 PRESSURE_N=4000 PRESSURE_ROUNDS=1
 else
     ROUNDS=5 ROUNDS21=3 HANDLE_RUNS=3 HANDLE_OPS=""
+    FIN_N=2000000 FIN_ROUNDS=5 PRESSURE_N=20000 PRESSURE_ROUNDS=3
 fi
+META_N=1000000
 
 # Benchmarks measure the default configuration: checked mode off.
 if [ -n "${TT_CHECKED:-}" ]; then
@@ -69,6 +77,60 @@ compare() {
     "$RUNNER" -r "$rounds" -t "$title" -c $goals "$@" || failed
     [ -n "$skipped" ] && echo "  (not built, skipped:$skipped)"
     echo
+}
+
+# compare_list TITLE ROUNDS "OPTIONS" ENTRIES: run the programs of ENTRIES,
+# one per line "NAME PROGRAM [ARG...]" (PROGRAM in BIN), alternately, and
+# print the table. Programs that were not built are skipped.
+compare_list() {
+    title=$1 rounds=$2 opts=$3 entries=$4
+    set --
+    skipped=""
+    while read -r name prog args; do
+        [ -n "$name" ] || continue
+        if [ -x "$BIN/$prog" ]; then
+            # shellcheck disable=SC2086 # args is a list of words
+            set -- "$@" -- "$name" "$BIN/$prog" $args
+        else
+            skipped="$skipped $name"
+        fi
+    done <<EOF
+$entries
+EOF
+    if [ $# -eq 0 ]; then
+        echo "== $title: nothing built, skipped =="
+        failed
+        return
+    fi
+    # shellcheck disable=SC2086 # opts is a list of options
+    "$RUNNER" -r "$rounds" -t "$title" $opts "$@" || failed
+    [ -n "$skipped" ] && echo "  (not built, skipped:$skipped)"
+    echo
+}
+
+# The finalizer benchmarks (bench/fin_*, chain_*, pressure_*).
+finalizers() {
+    compare_list "finalizable objects, $FIN_N allocated, registered, dropped, finalized" \
+        "$FIN_ROUNDS" "-c -a objects_per_s:ge:10" "\
+tether-push fin_tether push $FIN_N
+tether-foreign fin_tether foreign $FIN_N
+tether-type fin_tether type $FIN_N
+bdwgc-noorder fin_bdwgc noorder $FIN_N
+bdwgc-ordered fin_bdwgc ordered $FIN_N"
+    compare_list "finalizer metadata, $META_N finalizable objects held live" 1 \
+        "-M -c -a meta_bytes_per_object:le:16" "\
+tether-push fin_tether meta push $META_N
+tether-foreign fin_tether meta foreign $META_N
+tether-type fin_tether meta type $META_N
+bdwgc fin_bdwgc meta ordered $META_N"
+    compare_list "finalizer chain of 1000 and 2-object cycle: collections needed" 1 \
+        "-M -c -a chain_collections:le:1 -a cycle_collections:le:1" "\
+tether chain_tether
+bdwgc chain_bdwgc"
+    compare_list "foreign memory pressure, $PRESSURE_N buffers of 1 MiB, 10 kept" \
+        "$PRESSURE_ROUNDS" "-c -a rss:le:40" "\
+tether pressure_tether $PRESSURE_N
+bdwgc pressure_bdwgc $PRESSURE_N"
 }
 
 # median: the median of the numbers on standard input, one per line.
@@ -123,7 +185,7 @@ main() {
     rev=$(git -C "$SRC" describe --always --dirty 2>/dev/null || echo "no git revision")
     cc=$(sed -n 's/^CMAKE_C_COMPILER:[A-Z]*=//p' "$B/CMakeCache.txt" 2>/dev/null)
     echo "source: $rev; compiler: $("${cc:-cc}" --version 2>/dev/null | head -n 1)"
-    [ "${BENCH_QUICK:-0}" = 1 ] && echo "BENCH_QUICK=1: fewer rounds, binary-trees depth 21 skipped"
+    [ "${BENCH_QUICK:-0}" = 1 ] && echo "BENCH_QUICK=1: fewer rounds, binary-trees depth 21 skipped, smaller finalizer runs"
     echo "wall and RSS are medians over alternating runs; ratios are tether / peer (below 1.00x: tether better)"
     echo
 
@@ -133,6 +195,7 @@ main() {
         compare "binary-trees depth 21" "$ROUNDS21" "-g bdwgc:0.8:1.0" binarytrees 21
     fi
     handles
+    finalizers
 }
 
 main | tee "$RESULTS"

@@ -18,8 +18,9 @@
  * Standard error passes through.
  *
  * Metrics. A line of standard output of the form
- *     @ NAME VALUE UNIT BETTER
- * (UNIT one word, '_' printed as a space; BETTER "higher", "lower" or "-")
+ *     @ NAME VALUE UNIT... BETTER
+ * (UNIT any words describing the figure; BETTER, the last word, "higher",
+ * "lower" or "-")
  * is a figure the program measured itself, such as a rate over its timed
  * part. Metric lines are left out of the output comparison; the runner
  * keeps the median of each metric per program (a VALUE that is not a
@@ -79,7 +80,7 @@ struct prog {
 /* A metric: a line "@ NAME VALUE UNIT BETTER" in a program's output. */
 struct metric {
     char name[48];
-    char unit[128];
+    char unit[200];
     char better[8];
 };
 
@@ -200,8 +201,6 @@ static int metric_index(const char *name, const char *unit, const char *better)
     struct metric *mt = &metrics[nmetrics];
     snprintf(mt->name, sizeof mt->name, "%s", name);
     snprintf(mt->unit, sizeof mt->unit, "%s", unit);
-    for (char *c = mt->unit; *c; ++c)
-        if (*c == '_') *c = ' ';
     snprintf(mt->better, sizeof mt->better, "%s", better);
     return nmetrics++;
 }
@@ -215,12 +214,18 @@ static void take_metrics(struct prog *p, char *buf, size_t *len)
         const char *nl = memchr(buf + in, '\n', n - in);
         size_t end = nl ? (size_t)(nl - buf) + 1 : n;
         if (end - in >= 2 && buf[in] == '@' && buf[in + 1] == ' ') {
-            char line[512], name[48], value[64], unit[128], better[8];
+            char line[512], name[48], value[64];
             size_t l = end - in < sizeof line ? end - in : sizeof line - 1;
             memcpy(line, buf + in, l);
             line[l] = 0;
-            if (sscanf(line, "@ %47s %63s %127s %7s", name, value, unit, better) == 4) {
-                int m = metric_index(name, unit, better);
+            while (l > 0 && (line[l - 1] == '\n' || line[l - 1] == ' ')) line[--l] = 0;
+            int off = 0;
+            char *last = strrchr(line, ' ');
+            if (sscanf(line, "@ %47s %63s %n", name, value, &off) == 2 && off > 0 &&
+                last && last >= line + off) {
+                /* UNIT is everything between VALUE and the last word. */
+                *last = 0;
+                int m = metric_index(name, line + off, last + 1);
                 if (m >= 0 && p->mruns[m] < nrounds) {
                     if (!p->mval[m]) p->mval[m] = xcalloc((size_t)nrounds, sizeof(char *));
                     p->mval[m][p->mruns[m]] = xcalloc(strlen(value) + 1, 1);
@@ -228,8 +233,7 @@ static void take_metrics(struct prog *p, char *buf, size_t *len)
                     p->mruns[m]++;
                 }
             } else {
-                fprintf(stderr, "runner: %s: malformed metric line: %s%s", p->name, line,
-                        nl ? "" : "\n");
+                fprintf(stderr, "runner: %s: malformed metric line: %s\n", p->name, line);
             }
         } else {
             memmove(buf + out, buf + in, end - in);
@@ -503,13 +507,8 @@ static void parse_abs_goal(const char *s)
     const char *c1 = strchr(s, ':');
     const char *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
     if (!c1 || !c2 || c1 == s || c2 - c1 != 3) usage();
-    int ge;
-    if (strncmp(c1 + 1, "ge", 2) == 0)
-        ge = 1;
-    else if (strncmp(c1 + 1, "le", 2) == 0)
-        ge = 0;
-    else
-        usage();
+    int ge = strncmp(c1 + 1, "ge", 2) == 0;
+    if (!ge && strncmp(c1 + 1, "le", 2) != 0) usage();
     char *what = xcalloc((size_t)(c1 - s) + 1, 1);
     memcpy(what, s, (size_t)(c1 - s));
     char *end;
