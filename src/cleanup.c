@@ -196,6 +196,10 @@ int tt__cleanup_add(tt_heap *h, uintptr_t obj, uint32_t fn, uintptr_t flags, voi
     set_head(h, obj, idx + 1);
     if (fn == TT__FN_KEEPALIVE) h->ce_keepalive++;
     h->st.cleanups_registered++;
+    /* Registrations are memory too (the entry, and a map slot for most
+     * objects): pace collections by them, so the log and maps of objects
+     * that die young stay small and in cache. */
+    h->alloc_since_gc += sizeof(struct tt__centry) + sizeof(struct tt__u64slot);
     return TT_OK;
 }
 

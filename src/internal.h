@@ -110,9 +110,12 @@ TT_HIDDEN void tt__ptrset_free(tt__ptrset *s);
 /* ------------------------------------------------------------------ */
 /* Maps from nonzero u64 keys to u64 values (u64map.c)                  */
 
+struct tt__u64slot {
+    uint64_t key; /* 0 = empty */
+    uint64_t val;
+};
 typedef struct tt__u64map {
-    uint64_t *keys; /* 0 = empty */
-    uint64_t *vals;
+    struct tt__u64slot *slots;
     size_t cap;     /* power of two, or 0 */
     size_t count;
 } tt__u64map;

@@ -3,6 +3,7 @@
  * addressing, linear probing and backward-shift deletion (no tombstones,
  * so a map that churns, like the cleanup heads of short-lived objects,
  * never degrades). Key 0 marks an empty slot. Load stays at most 3/4.
+ * A key and its value share a slot, so a hit costs one cache miss.
  */
 #include <stdlib.h>
 
@@ -17,26 +18,18 @@ static size_t slot_of(const tt__u64map *m, uint64_t k)
 
 static int resize(tt__u64map *m, size_t cap)
 {
-    uint64_t *keys = calloc(cap, sizeof *keys);
-    uint64_t *vals = malloc(cap * sizeof *vals);
-    if (!keys || !vals) {
-        free(keys);
-        free(vals);
-        return -1;
-    }
+    struct tt__u64slot *slots = calloc(cap, sizeof *slots);
+    if (!slots) return -1;
     tt__u64map old = *m;
-    m->keys = keys;
-    m->vals = vals;
+    m->slots = slots;
     m->cap = cap;
     for (size_t i = 0; i < old.cap; i++) {
-        if (!old.keys[i]) continue;
-        size_t j = slot_of(m, old.keys[i]);
-        while (keys[j]) j = (j + 1) & (cap - 1);
-        keys[j] = old.keys[i];
-        vals[j] = old.vals[i];
+        if (!old.slots[i].key) continue;
+        size_t j = slot_of(m, old.slots[i].key);
+        while (slots[j].key) j = (j + 1) & (cap - 1);
+        slots[j] = old.slots[i];
     }
-    free(old.keys);
-    free(old.vals);
+    free(old.slots);
     return 0;
 }
 
@@ -53,12 +46,12 @@ int tt__u64map_put(tt__u64map *m, uint64_t key, uint64_t val)
 {
     if (tt__u64map_reserve(m, 1) != 0) return -1;
     size_t j = slot_of(m, key);
-    while (m->keys[j] && m->keys[j] != key) j = (j + 1) & (m->cap - 1);
-    if (!m->keys[j]) {
-        m->keys[j] = key;
+    while (m->slots[j].key && m->slots[j].key != key) j = (j + 1) & (m->cap - 1);
+    if (!m->slots[j].key) {
+        m->slots[j].key = key;
         m->count++;
     }
-    m->vals[j] = val;
+    m->slots[j].val = val;
     return 0;
 }
 
@@ -66,9 +59,9 @@ bool tt__u64map_get(const tt__u64map *m, uint64_t key, uint64_t *val)
 {
     if (m->count == 0) return false;
     size_t j = slot_of(m, key);
-    while (m->keys[j]) {
-        if (m->keys[j] == key) {
-            *val = m->vals[j];
+    while (m->slots[j].key) {
+        if (m->slots[j].key == key) {
+            *val = m->slots[j].val;
             return true;
         }
         j = (j + 1) & (m->cap - 1);
@@ -83,15 +76,14 @@ static void remove_at(tt__u64map *m, size_t j)
 {
     size_t mask = m->cap - 1;
     for (size_t i = j, k = (j + 1) & mask;; k = (k + 1) & mask) {
-        if (!m->keys[k]) {
-            m->keys[i] = 0;
+        if (!m->slots[k].key) {
+            m->slots[i].key = 0;
             break;
         }
-        size_t home = slot_of(m, m->keys[k]);
+        size_t home = slot_of(m, m->slots[k].key);
         /* k's key may fill the hole at i only if its home is not in (i, k]. */
         if (((k - home) & mask) >= ((k - i) & mask)) {
-            m->keys[i] = m->keys[k];
-            m->vals[i] = m->vals[k];
+            m->slots[i] = m->slots[k];
             i = k;
         }
     }
@@ -102,8 +94,8 @@ bool tt__u64map_remove(tt__u64map *m, uint64_t key)
 {
     if (m->count == 0) return false;
     size_t j = slot_of(m, key);
-    while (m->keys[j] != key) {
-        if (!m->keys[j]) return false;
+    while (m->slots[j].key != key) {
+        if (!m->slots[j].key) return false;
         j = (j + 1) & (m->cap - 1);
     }
     remove_at(m, j);
@@ -116,7 +108,7 @@ bool tt__u64map_remove(tt__u64map *m, uint64_t key)
 void tt__u64map_filter(tt__u64map *m, bool (*keep)(uint64_t, uint64_t, void *), void *ctx)
 {
     for (size_t i = 0; i < m->cap && m->count;) {
-        if (m->keys[i] && !keep(m->keys[i], m->vals[i], ctx))
+        if (m->slots[i].key && !keep(m->slots[i].key, m->slots[i].val, ctx))
             remove_at(m, i);
         else
             i++;
@@ -125,15 +117,14 @@ void tt__u64map_filter(tt__u64map *m, bool (*keep)(uint64_t, uint64_t, void *), 
 
 void tt__u64map_clear(tt__u64map *m)
 {
-    if (m->keys) memset(m->keys, 0, m->cap * sizeof *m->keys);
+    if (m->slots) memset(m->slots, 0, m->cap * sizeof *m->slots);
     m->count = 0;
 }
 
 void tt__u64map_free(tt__u64map *m)
 {
-    free(m->keys);
-    free(m->vals);
+    free(m->slots);
     memset(m, 0, sizeof *m);
 }
 
-size_t tt__u64map_bytes(const tt__u64map *m) { return m->cap * 2 * sizeof(uint64_t); }
+size_t tt__u64map_bytes(const tt__u64map *m) { return m->cap * sizeof(struct tt__u64slot); }
