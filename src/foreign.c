@@ -166,12 +166,11 @@ tt_ref tt_foreign_alloc_at(tt_thread *t, size_t external_bytes, void *(*alloc)(v
     tt_frame_pop_at(t, f, TT_NO_LOCAL, file, line);
     struct tt__foreign *fp = (struct tt__foreign *)r.bits;
     if (!p) {
-        /* Nothing to deallocate: drop the registration without running it. */
-        while (tt__cleanup_head(h, r.bits)) {
-            uint32_t head = tt__cleanup_head(h, r.bits);
-            h->ce[head - 1].w &= ~(((uintptr_t)TT__FN_MAX) << TT__CE_FN_SHIFT);
-            tt__cleanup_run_one(t, r.bits);
-        }
+        /* Nothing to deallocate: the base (its only entry) releases the
+         * object without calling dealloc. */
+        uint32_t base = tt__cleanup_head(h, r.bits);
+        h->ce[base - 1].w = tt__ce_with_fn(h->ce[base - 1].w, TT__FN_NONE);
+        tt__cleanup_run_one(t, r.bits);
         tt__fail(TT_ENOMEM, file, line, "tt_foreign_alloc: the allocator returned NULL");
         return TT_NULL;
     }
@@ -256,8 +255,7 @@ void *tt_foreign_allocate_at(tt_thread *t, tt_ref obj, size_t external_bytes,
         h->ce[cur - 1].w |= TT__CE_DEALLOC;
     }
     if (cur) {
-        uintptr_t w = h->ce[cur - 1].w & ~(((uintptr_t)TT__FN_MAX) << TT__CE_FN_SHIFT);
-        h->ce[cur - 1].w = w | ((uintptr_t)id << TT__CE_FN_SHIFT);
+        h->ce[cur - 1].w = tt__ce_with_fn(h->ce[cur - 1].w, id);
         h->ce[cur - 1].env = env;
     } else {
         (void)tt__cleanup_add(h, obj.bits, id, TT__CE_DEALLOC, env, file, line);

@@ -288,6 +288,10 @@ enum { TT__FN_NONE = 0,      /* a foreign object's base with no function */
 
 static inline uintptr_t tt__ce_obj(uintptr_t w) { return w & TT__CE_ADDR_MASK; }
 static inline uint32_t tt__ce_fn(uintptr_t w) { return (uint32_t)(w >> TT__CE_FN_SHIFT); }
+static inline uintptr_t tt__ce_with_fn(uintptr_t w, uint32_t fn)
+{
+    return (w & (((uintptr_t)1 << TT__CE_FN_SHIFT) - 1)) | ((uintptr_t)fn << TT__CE_FN_SHIFT);
+}
 
 struct tt__site {
     const char *file;
