@@ -24,6 +24,7 @@
 #include "tether/cleanup.h"
 #include "tether/weak.h"
 #include "tether/stats.h"
+#include "tether/static.h"
 
 #define TETHER_VERSION_MAJOR 0
 #define TETHER_VERSION_MINOR 1

@@ -4,6 +4,7 @@
  *   1. Threads give back their runs (their unused tails are reclaimed).
  *   2. Mark bits of blocks in use are cleared.
  *   3. Roots are marked: every thread's locals, every global reference,
+ *      every object built for a static entry that is still registered,
  *      every object queued for its cleanups or in a guardian.
  *   4. The mark stack is drained (mark.c).
  *   5. Ephemerons and keep-alive edges reach a fixpoint; weak references,
@@ -59,6 +60,7 @@ void tt__collect(tt_heap *h)
     for (tt_thread *t = h->threads; t; t = t->next)
         for (uint32_t i = 0; i < t->f.local_top; i++) tt__mark_root(h, t->f.locals[i].bits);
     tt__htable_each(&h->globals, mark_global, h);
+    tt__static_roots_mark(h);
     tt__finalize_mark_roots(h);
     tt__mark_drain(h);
     tt__finalize_fixpoint(h);

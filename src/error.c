@@ -35,6 +35,9 @@ const char *tt_status_name(int code)
     case TT_EMISUSE: return "TT_EMISUSE";
     case TT_ERANGE: return "TT_ERANGE";
     case TT_ESTATE: return "TT_ESTATE";
+    case TT_ENOTFOUND: return "TT_ENOTFOUND";
+    case TT_ETYPE: return "TT_ETYPE";
+    case TT_EEXIST: return "TT_EEXIST";
     default: return "TT_?";
     }
 }

@@ -155,6 +155,7 @@ void tt_heap_close(tt_heap *h)
     tt__cleanup_finish(h);
     tt__htable_finish(h, &h->globals);
     tt__htable_finish(h, &h->weaks);
+    tt__static_roots_finish(h);
     tt__large_finish(h);
     tt__space_finish(h);
     tt__mark_finish(h);

@@ -434,6 +434,11 @@ struct tt_heap {
     tt_wtable *wtables;
     void *leak_acc;              /* close: the leak report being gathered */
 
+    /* objects of static entries (static_roots.c) */
+    struct tt__sroot *sroots;
+    size_t nsroots, sroots_cap, sroots_dead;
+    tt__u64map sroot_ix;         /* entry serial -> index + 1 */
+
     /* statistics */
     tt_stats st;
 };
@@ -555,6 +560,26 @@ TT_HIDDEN void tt__ephemerons_clear_dead(tt_heap *h);
 TT_HIDDEN void tt__wtables_sweep(tt_heap *h);
 TT_HIDDEN void tt__wtables_drop(tt_heap *h, uintptr_t obj, const void *addr);
 TT_HIDDEN void tt__wtables_finish(tt_heap *h);
+
+/* static_key.c */
+TT_HIDDEN tt_static_key tt__static_key_of_name(const char *ns, const char *module, const char *name);
+/* NULL if (ns, module, name) is a valid fully qualified name; else why. */
+TT_HIDDEN const char *tt__static_name_problem(const char *ns, const char *module, const char *name);
+
+/* static_table.c: lock-free. The registered entry with key k, or NULL;
+ * an entry's serial (0 once unregistered). */
+TT_HIDDEN const tt_static *tt__static_find(tt_static_key k);
+TT_HIDDEN uint64_t tt__static_serial(const tt_static *e);
+
+/* static_roots.c: one heap's objects of static entries. */
+struct tt__sroot {
+    tt_static_key key;  /* of the entry it was built for */
+    uint64_t serial;    /* the entry's serial then; 0 once dropped */
+    uintptr_t obj;      /* 0 while its build runs */
+};
+TT_HIDDEN void tt__static_roots_mark(tt_heap *h);
+TT_HIDDEN void tt__static_roots_each(tt_heap *h, void (*fn)(void *ctx, tt_ref r), void *ctx);
+TT_HIDDEN void tt__static_roots_finish(tt_heap *h);
 
 /* stats.c */
 TT_HIDDEN void tt__stats_pause(tt_heap *h, uint64_t ns);

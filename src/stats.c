@@ -92,6 +92,7 @@ void tt_stats_print(const tt_stats *s, FILE *f)
                " to guardians, %" PRIu64 " weak callbacks, %" PRIu64 " cycles\n",
             s->objects_queued, s->objects_finalized, s->guardian_deliveries,
             s->weak_callbacks_run, s->finalizer_cycles);
+    fprintf(f, "static objects     %" PRIu64 "\n", s->static_objects);
     fprintf(f, "pause histogram   ");
     for (unsigned b = 0; b < TT_PAUSE_BUCKETS; b++)
         if (s->pause_hist[b]) fprintf(f, " <%lluus:%" PRIu64, 2ull << b, s->pause_hist[b]);

@@ -62,6 +62,8 @@ static void visit_root(struct walk *w, tt_ref r, const char *where)
     visit(&w->tr, &r);
 }
 
+static void visit_static(void *ctx, tt_ref r) { visit_root(ctx, r, "a static object"); }
+
 int tt_heap_verify_at(tt_thread *t, tt_verify_report *out, const char *file, int line)
 {
     int code;
@@ -80,6 +82,7 @@ int tt_heap_verify_at(tt_thread *t, tt_verify_report *out, const char *file, int
             const struct tt__hslot *sl = &h->globals.segs[s][i];
             if (sl->gen & 1) visit_root(&w, sl->ref, "a global");
         }
+    tt__static_roots_each(h, visit_static, &w);
     while (w.top && !w.nomem) {
         uintptr_t p = w.stack[--w.top];
         const tt_type *ty = tt_type_of((tt_ref){p});

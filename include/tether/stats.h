@@ -50,6 +50,7 @@ typedef struct tt_stats {
     uint64_t weak_callbacks_run;
     uint64_t finalizer_cycles;     /* references found closing a cycle among dead
                                       objects with cleanups */
+    uint64_t static_objects;       /* objects built for static entries, rooted */
 } tt_stats;
 
 /* Read h's statistics. */

@@ -1,0 +1,614 @@
+/*
+ * static_table.c: the process-wide static pointer table.
+ *
+ * The table maps 128-bit keys to registered entries (struct tt_static,
+ * which live in the program's or a shared library's data). It is an
+ * open-addressing hash table with linear probing; a slot holds the low
+ * 64 bits of its entry's key, so that a probe rarely touches an entry
+ * that does not match, and the entry pointer. Keys are XXH3 output, so
+ * their low bits index the table directly.
+ *
+ * Readers take no lock. Writers (register, unregister) hold `lock` and
+ * keep these invariants, which make a concurrent probe safe:
+ *   - a slot's entry pointer goes empty -> entry -> tombstone -> entry
+ *     ...; it never becomes empty again in a published table, so a probe
+ *     for a key that stays registered always reaches it;
+ *   - an entry's key and tag are written before the release store that
+ *     publishes its pointer, and do not change while it is registered;
+ *   - a table that is replaced (to grow, or to purge tombstones) is never
+ *     freed, because a reader may still be probing it. Tables grow
+ *     geometrically, so the retired ones together are smaller than the
+ *     current one.
+ * A probe may therefore see an entry that is being unregistered at that
+ * moment; that is the race of dlsym with dlclose, and is documented.
+ *
+ * Conflicts (the same key twice) and invalid entries are reported with
+ * both sites to a handler the program can set; the default aborts. The
+ * handler runs under `lock`, so it can look entries up but not register.
+ *
+ * `names_lock` guards what only error paths read: the names of type tags
+ * (so a wrong-type error can name the expected type) and the records of
+ * unloaded entries (so a lookup of one says it was unloaded). It is never
+ * held while taking `lock`.
+ */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "internal.h"
+
+#define TOMB ((tt_static *)(uintptr_t)1)
+#define TYPE_NAME_MAX 256
+
+struct slot {
+    _Atomic uint64_t lo;
+    _Atomic(tt_static *) e; /* NULL empty, TOMB removed */
+};
+
+struct table {
+    size_t mask;
+    struct table *retired_next;
+    struct slot slots[];
+};
+
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static _Atomic(struct table *) current;
+static struct table *retired;
+static size_t count, tombs;
+static uint64_t last_serial;
+static tt_static **order; /* registered entries in registration order; NULL = hole */
+static size_t order_len, order_cap, order_holes;
+static tt_static_conflict_fn handler = tt_static_conflict_abort;
+static void *handler_ctx;
+
+/* Error-path records, under names_lock. */
+struct tagname {
+    tt_type_tag tag;
+    char *name;
+};
+struct gone {
+    tt_static_key key;
+    char *what; /* "ns.module.name, declared at file:line" */
+};
+static pthread_mutex_t names_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct tagname *tagnames;
+static size_t ntagnames, tagnames_cap;
+static tt__u64map tagname_ix; /* tag.lo (or 1) -> index + 1 */
+static struct gone *gones;
+static size_t ngones, gones_cap;
+static tt__u64map gone_ix;    /* key.lo (or 1) -> index + 1 */
+
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+
+/* A child of fork must not inherit a lock held by a thread it lacks. */
+static void fork_prepare(void)
+{
+    pthread_mutex_lock(&lock);
+    pthread_mutex_lock(&names_lock);
+}
+static void fork_done(void)
+{
+    pthread_mutex_unlock(&names_lock);
+    pthread_mutex_unlock(&lock);
+}
+static void install_atfork(void) { pthread_atfork(fork_prepare, fork_done, fork_done); }
+
+static uint64_t map_key(uint64_t lo) { return lo ? lo : 1; }
+
+static uint64_t serial_of(const tt_static *e) { return __atomic_load_n(&e->serial_, __ATOMIC_ACQUIRE); }
+
+/* ------------------------------------------------------------------ */
+/* Lookup (no lock)                                                     */
+
+static tt_static *find(tt_static_key k)
+{
+    struct table *tb = atomic_load_explicit(&current, memory_order_acquire);
+    if (!tb) return NULL;
+    size_t i = (size_t)k.lo & tb->mask;
+    for (;;) {
+        struct slot *s = &tb->slots[i];
+        tt_static *e = atomic_load_explicit(&s->e, memory_order_acquire);
+        if (!e) return NULL;
+        if (e != TOMB && atomic_load_explicit(&s->lo, memory_order_relaxed) == k.lo &&
+            e->key_.hi == k.hi && e->key_.lo == k.lo)
+            return e;
+        i = (i + 1) & tb->mask;
+    }
+}
+
+const tt_static *tt__static_find(tt_static_key k) { return find(k); }
+uint64_t tt__static_serial(const tt_static *e) { return serial_of(e); }
+
+static const char *tag_name_locked(tt_type_tag tag)
+{
+    uint64_t ix;
+    if (tt__u64map_get(&tagname_ix, map_key(tag.lo), &ix) && tt_type_tag_eq(tagnames[ix - 1].tag, tag))
+        return tagnames[ix - 1].name;
+    for (size_t i = 0; i < ntagnames; i++) /* two tags sharing their low bits */
+        if (tt_type_tag_eq(tagnames[i].tag, tag)) return tagnames[i].name;
+    return NULL;
+}
+
+const char *tt_type_tag_name(tt_type_tag tag)
+{
+    pthread_mutex_lock(&names_lock);
+    const char *n = tag_name_locked(tag);
+    pthread_mutex_unlock(&names_lock);
+    return n;
+}
+
+static __attribute__((noinline)) const tt_static *lookup_failed(tt_static_key k, const tt_static *e,
+                                                                tt_type_tag expected,
+                                                                const char *file, int line)
+{
+    char kt[TT_STATIC_KEY_TEXT];
+    tt_static_key_to_text(k, kt);
+    pthread_mutex_lock(&names_lock);
+    if (e) {
+        const char *want = tag_name_locked(expected);
+        char tagtext[TT_STATIC_KEY_TEXT];
+        if (!want) tt_static_key_to_text((tt_static_key){expected.hi, expected.lo}, tagtext);
+        tt__fail(TT_ETYPE, file, line,
+                 "static entry %s.%s.%s has type '%s', not the expected %s%s%s", e->ns, e->module,
+                 e->name, e->type_name, want ? "'" : "type tag ", want ? want : tagtext,
+                 want ? "'" : "");
+    } else {
+        uint64_t ix;
+        const struct gone *g = NULL;
+        if (tt__u64map_get(&gone_ix, map_key(k.lo), &ix) && tt_static_key_eq(gones[ix - 1].key, k))
+            g = &gones[ix - 1];
+        if (g)
+            tt__fail(TT_ENOTFOUND, file, line,
+                     "static entry %s (key %s) was unloaded with its library", g->what, kt);
+        else
+            tt__fail(TT_ENOTFOUND, file, line, "no static entry has key %s", kt);
+    }
+    pthread_mutex_unlock(&names_lock);
+    return NULL;
+}
+
+const tt_static *tt_static_lookup_at(tt_static_key k, tt_type_tag expected, const char *file,
+                                     int line)
+{
+    const tt_static *e = find(k);
+    if (TT_LIKELY(e && e->tag_.lo == expected.lo && e->tag_.hi == expected.hi)) return e;
+    return lookup_failed(k, e, expected, file, line);
+}
+
+const tt_static *tt_static_find(tt_static_key k)
+{
+    const tt_static *e = find(k);
+    if (!e) {
+        char kt[TT_STATIC_KEY_TEXT];
+        tt__fail(TT_ENOTFOUND, NULL, 0, "no static entry has key %s", tt_static_key_to_text(k, kt));
+    }
+    return e;
+}
+
+/* ------------------------------------------------------------------ */
+/* Entries                                                              */
+
+static bool is_entry(const tt_static *e) { return e && e->sig == TT_STATIC_SIG; }
+
+static const char *entry_problem(const tt_static *e)
+{
+    if (!e) return "the entry is NULL";
+    if (e->sig != TT_STATIC_SIG) return "it has no static-entry signature (not made with TT_STATIC_INIT?)";
+    const char *why = tt__static_name_problem(e->ns, e->module, e->name);
+    if (why) return why;
+    if (!e->type_name || !*e->type_name) return "the type name is missing";
+    if (strlen(e->type_name) >= TYPE_NAME_MAX) return "the type name is over 255 bytes";
+    switch (e->kind) {
+    case TT_STATIC_KIND_FN: return e->fn ? NULL : "a function entry without a function";
+    case TT_STATIC_KIND_DATA: return e->data ? NULL : "a data entry with a NULL address";
+    case TT_STATIC_KIND_OBJECT: return e->build ? NULL : "an object entry without a build function";
+    default: return "its kind is not a TT_STATIC_KIND_*";
+    }
+}
+
+static tt_type_tag tag_of_name(const char *type_name)
+{
+    tt_static_key h = tt_static_hash128(type_name, strlen(type_name));
+    return (tt_type_tag){h.hi, h.lo};
+}
+
+static int remember_tag(tt_type_tag tag, const char *name)
+{
+    int rc = 0;
+    pthread_mutex_lock(&names_lock);
+    if (!tag_name_locked(tag)) {
+        char *copy = strdup(name);
+        if (ntagnames == tagnames_cap) {
+            size_t cap = tagnames_cap ? tagnames_cap * 2 : 16;
+            struct tagname *n = copy ? realloc(tagnames, cap * sizeof *n) : NULL;
+            if (n) {
+                tagnames = n;
+                tagnames_cap = cap;
+            }
+        }
+        if (!copy || ntagnames == tagnames_cap || tt__u64map_reserve(&tagname_ix, 1) != 0) {
+            free(copy);
+            rc = -1;
+        } else {
+            tagnames[ntagnames].tag = tag;
+            tagnames[ntagnames].name = copy;
+            ntagnames++;
+            uint64_t ix;
+            if (!tt__u64map_get(&tagname_ix, map_key(tag.lo), &ix))
+                tt__u64map_put(&tagname_ix, map_key(tag.lo), ntagnames);
+        }
+    }
+    pthread_mutex_unlock(&names_lock);
+    return rc;
+}
+
+tt_type_tag tt_type_tag_for(const char *type_name)
+{
+    if (!type_name || !*type_name) {
+        tt__fail(TT_EINVAL, NULL, 0, "tt_type_tag_for: the type name is missing");
+        return (tt_type_tag){0, 0};
+    }
+    if (strlen(type_name) >= TYPE_NAME_MAX) {
+        tt__fail(TT_EINVAL, NULL, 0, "tt_type_tag_for: the type name is over 255 bytes");
+        return (tt_type_tag){0, 0};
+    }
+    tt_type_tag tag = tag_of_name(type_name);
+    if (remember_tag(tag, type_name) != 0) {
+        tt__fail(TT_ENOMEM, NULL, 0, "tt_type_tag_for: out of memory for the type's name");
+        return (tt_type_tag){0, 0};
+    }
+    return tag;
+}
+
+/* Record that the entry with key k was unloaded, for the error message of
+ * later lookups. A record whose key's low bits equal another's replaces it
+ * in the index: that key's lookups then say only "no entry". */
+static void remember_gone(const tt_static *e)
+{
+    size_t n = (size_t)snprintf(NULL, 0, "%s.%s.%s, declared at %s:%d", e->ns, e->module, e->name,
+                                e->file ? e->file : "?", e->line);
+    char *what = malloc(n + 1);
+    if (!what) return; /* the lookup will say "no entry": still an error */
+    snprintf(what, n + 1, "%s.%s.%s, declared at %s:%d", e->ns, e->module, e->name,
+             e->file ? e->file : "?", e->line);
+    pthread_mutex_lock(&names_lock);
+    uint64_t ix;
+    if (tt__u64map_get(&gone_ix, map_key(e->key_.lo), &ix) && tt_static_key_eq(gones[ix - 1].key, e->key_)) {
+        free(gones[ix - 1].what);
+        gones[ix - 1].what = what;
+        what = NULL;
+    } else {
+        if (ngones == gones_cap) {
+            size_t cap = gones_cap ? gones_cap * 2 : 16;
+            struct gone *g = realloc(gones, cap * sizeof *g);
+            if (g) {
+                gones = g;
+                gones_cap = cap;
+            }
+        }
+        if (ngones < gones_cap && tt__u64map_reserve(&gone_ix, 1) == 0) {
+            gones[ngones].key = e->key_;
+            gones[ngones].what = what;
+            what = NULL;
+            ngones++;
+            tt__u64map_put(&gone_ix, map_key(e->key_.lo), ngones);
+        }
+    }
+    pthread_mutex_unlock(&names_lock);
+    free(what);
+}
+
+/* A key registered again is no longer "unloaded". The record stays (its
+ * index is shared), but is emptied of its key. */
+static void forget_gone(tt_static_key k)
+{
+    pthread_mutex_lock(&names_lock);
+    uint64_t ix;
+    if (tt__u64map_get(&gone_ix, map_key(k.lo), &ix) && tt_static_key_eq(gones[ix - 1].key, k))
+        gones[ix - 1].key = (tt_static_key){0, 0};
+    pthread_mutex_unlock(&names_lock);
+}
+
+/* ---- under `lock` ---- */
+
+/* Room for one more entry in `order`: squeeze the holes out if they are
+ * over half, else grow. */
+static int order_reserve(void)
+{
+    if (order_len < order_cap) return 0;
+    if (order_holes * 2 > order_len) {
+        size_t j = 0;
+        for (size_t i = 0; i < order_len; i++) {
+            if (!order[i]) continue;
+            order[i]->order_ = j;
+            order[j++] = order[i];
+        }
+        order_len = j;
+        order_holes = 0;
+        return 0;
+    }
+    size_t cap = order_cap ? order_cap * 2 : 64;
+    tt_static **o = realloc(order, cap * sizeof *o);
+    if (!o) return -1;
+    order = o;
+    order_cap = cap;
+    return 0;
+}
+
+static void order_append(tt_static *e)
+{
+    e->order_ = order_len;
+    order[order_len++] = e;
+}
+
+static void order_remove(tt_static *e)
+{
+    if (e->order_ < order_len && order[e->order_] == e) {
+        order[e->order_] = NULL;
+        order_holes++;
+    }
+}
+
+/* Room for one more entry: a new table when the load (tombstones
+ * included) would pass 1/2, sized for a load of at most 1/4 after. */
+static int table_reserve(void)
+{
+    struct table *tb = atomic_load_explicit(&current, memory_order_relaxed);
+    size_t cap = tb ? tb->mask + 1 : 0;
+    if ((count + tombs + 1) * 2 <= cap) return 0;
+    size_t ncap = 64;
+    while (ncap < (count + 1) * 4) ncap *= 2;
+    struct table *nt = calloc(1, sizeof *nt + ncap * sizeof(struct slot));
+    if (!nt) return -1;
+    nt->mask = ncap - 1;
+    for (size_t i = 0; tb && i <= tb->mask; i++) {
+        tt_static *e = atomic_load_explicit(&tb->slots[i].e, memory_order_relaxed);
+        if (!e || e == TOMB) continue;
+        size_t j = (size_t)e->key_.lo & nt->mask;
+        while (atomic_load_explicit(&nt->slots[j].e, memory_order_relaxed)) j = (j + 1) & nt->mask;
+        atomic_store_explicit(&nt->slots[j].lo, e->key_.lo, memory_order_relaxed);
+        atomic_store_explicit(&nt->slots[j].e, e, memory_order_relaxed);
+    }
+    atomic_store_explicit(&current, nt, memory_order_release);
+    if (tb) {
+        tb->retired_next = retired;
+        retired = tb;
+    }
+    tombs = 0;
+    return 0;
+}
+
+static struct slot *slot_of_key(struct table *tb, tt_static_key k)
+{
+    size_t i = (size_t)k.lo & tb->mask;
+    for (;;) {
+        struct slot *s = &tb->slots[i];
+        tt_static *e = atomic_load_explicit(&s->e, memory_order_relaxed);
+        if (!e) return NULL;
+        if (e != TOMB && e->key_.hi == k.hi && e->key_.lo == k.lo) return s;
+        i = (i + 1) & tb->mask;
+    }
+}
+
+static void publish(tt_static *e)
+{
+    struct table *tb = atomic_load_explicit(&current, memory_order_relaxed);
+    size_t i = (size_t)e->key_.lo & tb->mask;
+    for (;;) {
+        struct slot *s = &tb->slots[i];
+        tt_static *old = atomic_load_explicit(&s->e, memory_order_relaxed);
+        if (!old || old == TOMB) {
+            if (old == TOMB) tombs--;
+            atomic_store_explicit(&s->lo, e->key_.lo, memory_order_relaxed);
+            atomic_store_explicit(&s->e, e, memory_order_release);
+            count++;
+            return;
+        }
+        i = (i + 1) & tb->mask;
+    }
+}
+
+static bool same_name(const tt_static *a, const tt_static *b)
+{
+    return strcmp(a->ns, b->ns) == 0 && strcmp(a->module, b->module) == 0 &&
+           strcmp(a->name, b->name) == 0;
+}
+
+static int report(int kind, const tt_static *existing, const tt_static *incoming, const char *msg)
+{
+    tt_static_conflict c = {kind, existing, incoming, msg};
+    return handler(&c, handler_ctx);
+}
+
+static int register_invalid(tt_static *e, const char *why)
+{
+    char msg[512];
+    if (is_entry(e))
+        snprintf(msg, sizeof msg, "static entry %s.%s.%s declared at %s:%d cannot be registered: %s",
+                 e->ns ? e->ns : "?", e->module ? e->module : "?", e->name ? e->name : "?",
+                 e->file ? e->file : "?", e->line, why);
+    else
+        snprintf(msg, sizeof msg, "tt_static_register(%p): %s", (void *)e, why);
+    pthread_mutex_lock(&lock);
+    report(TT_STATIC_INVALID, NULL, e, msg);
+    pthread_mutex_unlock(&lock);
+    return tt__fail(TT_EINVAL, NULL, 0, "%s", msg);
+}
+
+int tt_static_register(tt_static *e)
+{
+    pthread_once(&atfork_once, install_atfork);
+    const char *why = entry_problem(e);
+    if (why) return register_invalid(e, why);
+    tt_static_key key = tt__static_key_of_name(e->ns, e->module, e->name);
+    tt_type_tag tag = tag_of_name(e->type_name);
+    if (remember_tag(tag, e->type_name) != 0)
+        return tt__fail(TT_ENOMEM, e->file, e->line, "tt_static_register: out of memory");
+
+    pthread_mutex_lock(&lock);
+    if (serial_of(e)) {
+        pthread_mutex_unlock(&lock);
+        return TT_OK;
+    }
+    if (table_reserve() != 0 || order_reserve() != 0) {
+        pthread_mutex_unlock(&lock);
+        return tt__fail(TT_ENOMEM, e->file, e->line, "tt_static_register: out of memory");
+    }
+    struct table *tb = atomic_load_explicit(&current, memory_order_relaxed);
+    struct slot *s = slot_of_key(tb, key);
+    e->key_ = key;
+    e->tag_ = tag;
+    if (s) {
+        tt_static *old = atomic_load_explicit(&s->e, memory_order_relaxed);
+        char kt[TT_STATIC_KEY_TEXT], msg[768];
+        tt_static_key_to_text(key, kt);
+        int kind = same_name(old, e) ? TT_STATIC_DUPLICATE : TT_STATIC_COLLISION;
+        if (kind == TT_STATIC_DUPLICATE)
+            snprintf(msg, sizeof msg,
+                     "static entry %s.%s.%s is declared twice: at %s:%d (registered) and at %s:%d",
+                     e->ns, e->module, e->name, old->file ? old->file : "?", old->line,
+                     e->file ? e->file : "?", e->line);
+        else
+            snprintf(msg, sizeof msg,
+                     "static entries %s.%s.%s (%s:%d, registered) and %s.%s.%s (%s:%d) have the "
+                     "same key %s: rename one",
+                     old->ns, old->module, old->name, old->file ? old->file : "?", old->line, e->ns,
+                     e->module, e->name, e->file ? e->file : "?", e->line, kt);
+        if (report(kind, old, e, msg) != TT_STATIC_REPLACE) {
+            pthread_mutex_unlock(&lock);
+            return tt__fail(TT_EEXIST, e->file, e->line, "%s", msg);
+        }
+        /* The new entry takes the old one's slot: a reader sees one or the
+         * other, never neither. */
+        order_remove(old);
+        __atomic_store_n(&old->serial_, 0, __ATOMIC_RELEASE);
+        atomic_store_explicit(&s->e, e, memory_order_release);
+    } else {
+        publish(e);
+    }
+    order_append(e);
+    __atomic_store_n(&e->serial_, ++last_serial, __ATOMIC_RELEASE);
+    pthread_mutex_unlock(&lock);
+    forget_gone(key);
+    return TT_OK;
+}
+
+int tt_static_unregister(tt_static *e)
+{
+    if (!is_entry(e)) return tt__fail(TT_EINVAL, NULL, 0, "tt_static_unregister: not a static entry");
+    pthread_mutex_lock(&lock);
+    if (!serial_of(e)) {
+        pthread_mutex_unlock(&lock);
+        return tt__fail(TT_ENOTFOUND, e->file, e->line,
+                        "tt_static_unregister: %s.%s.%s is not registered", e->ns, e->module,
+                        e->name);
+    }
+    struct table *tb = atomic_load_explicit(&current, memory_order_relaxed);
+    struct slot *s = slot_of_key(tb, e->key_);
+    if (s && atomic_load_explicit(&s->e, memory_order_relaxed) == e) {
+        atomic_store_explicit(&s->e, TOMB, memory_order_release);
+        count--;
+        tombs++;
+    }
+    order_remove(e);
+    __atomic_store_n(&e->serial_, 0, __ATOMIC_RELEASE);
+    pthread_mutex_unlock(&lock);
+    remember_gone(e);
+    return TT_OK;
+}
+
+/* ------------------------------------------------------------------ */
+/* Conflicts                                                            */
+
+int tt_static_conflict_abort(const tt_static_conflict *c, void *ctx)
+{
+    (void)ctx;
+    fprintf(stderr, "tether: static table: %s\n", c->message);
+    fflush(stderr);
+    abort();
+}
+
+void tt_static_set_conflict_handler(tt_static_conflict_fn fn, void *ctx)
+{
+    pthread_mutex_lock(&lock);
+    handler = fn ? fn : tt_static_conflict_abort;
+    handler_ctx = fn ? ctx : NULL;
+    pthread_mutex_unlock(&lock);
+}
+
+/* ------------------------------------------------------------------ */
+/* Information                                                          */
+
+tt_static_code tt_static_fn(const tt_static *e)
+{
+    if (!is_entry(e) || e->kind != TT_STATIC_KIND_FN) {
+        tt__fail(TT_EINVAL, NULL, 0, "tt_static_fn: not a function entry");
+        return NULL;
+    }
+    return e->fn;
+}
+
+void *tt_static_data(const tt_static *e)
+{
+    if (!is_entry(e) || e->kind != TT_STATIC_KIND_DATA) {
+        tt__fail(TT_EINVAL, NULL, 0, "tt_static_data: not a data entry");
+        return NULL;
+    }
+    return e->data;
+}
+
+int tt_static_info_of(const tt_static *e, tt_static_info *out)
+{
+    if (!is_entry(e) || !out) return tt__fail(TT_EINVAL, NULL, 0, "tt_static_info_of: not a static entry");
+    bool reg = serial_of(e) != 0;
+    memset(out, 0, sizeof *out);
+    out->kind = e->kind;
+    out->registered = reg;
+    out->ns = e->ns;
+    out->module = e->module;
+    out->name = e->name;
+    out->type_name = e->type_name;
+    out->file = e->file;
+    out->line = e->line;
+    if (reg) {
+        out->key = e->key_;
+        out->tag = e->tag_;
+    } else {
+        if (!tt__static_name_problem(e->ns, e->module, e->name))
+            out->key = tt__static_key_of_name(e->ns, e->module, e->name);
+        if (e->type_name && *e->type_name) out->tag = tag_of_name(e->type_name);
+    }
+    return TT_OK;
+}
+
+tt_static_key tt_static_key_of(const tt_static *e)
+{
+    if (!is_entry(e)) {
+        tt__fail(TT_EINVAL, NULL, 0, "tt_static_key_of: not a static entry");
+        return (tt_static_key){0, 0};
+    }
+    if (serial_of(e)) return e->key_;
+    return tt_static_key_for(e->ns, e->module, e->name);
+}
+
+size_t tt_static_count(void)
+{
+    pthread_mutex_lock(&lock);
+    size_t n = count;
+    pthread_mutex_unlock(&lock);
+    return n;
+}
+
+size_t tt_static_keys(tt_static_key *out, size_t cap)
+{
+    pthread_mutex_lock(&lock);
+    size_t n = 0;
+    for (size_t i = 0; i < order_len; i++) {
+        if (!order[i]) continue;
+        if (out && n < cap) out[n] = order[i]->key_;
+        n++;
+    }
+    pthread_mutex_unlock(&lock);
+    return n;
+}
