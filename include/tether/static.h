@@ -13,12 +13,16 @@
  * error, never a crash.
  *
  *   static int add(int a, int b) { return a + b; }
- *   TT_STATIC_FN(add_entry, "demo", "math", "add", "int(int,int)", add);
+ *   static TT_STATIC_FN(add_entry, "demo", "math", "add", "int(int,int)", add);
  *
  *   tt_static_key k = tt_static_key_of(&add_entry);      // send these 16 bytes
  *   ...
  *   const tt_static *e = tt_static_lookup(k, tt_type_tag_for("int(int,int)"));
  *   if (e) result = ((int (*)(int, int))tt_static_fn(e))(2, 3);
+ *
+ * A type name is compared by its exact bytes: "int(int,int)" and
+ * "int(int, int)" are different types. Lookup checks the type, not the
+ * kind: give a function and a data entry different type names.
  *
  * Keys (documented and stable): the key of (ns, module, name) is XXH3-128
  * (xxHash 0.8, seed 0) of the bytes of ns, a zero byte, module, a zero
