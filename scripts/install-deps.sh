@@ -1,18 +1,30 @@
 #!/bin/sh
 # Install what building tether needs with apt when it is missing:
-#   libxxhash-dev  xxhash.h, the XXH3-128 hash behind static-table keys
-#                  (header only: tether compiles it in, so nothing is
-#                  added to what programs link).
+#   libxxhash-dev       xxhash.h, the XXH3-128 hash behind static-table keys
+#                       (header only: tether compiles it in, so nothing is
+#                       added to what programs link).
+#   libclang-rt-N-dev   only when clang N is installed without its runtime
+#                       libraries: libFuzzer, for the fuzz test of the
+#                       closure decoder (tests/fuzz), which is skipped
+#                       without it.
 # Without root or apt, say what is missing; CMake then stops with the
-# same advice.
+# same advice (or, for libFuzzer, skips the fuzz test and says why).
 need=""
 [ -f /usr/include/xxhash.h ] || need="$need libxxhash-dev"
+if command -v clang >/dev/null 2>&1; then
+    # -print-file-name prints the bare name back when the file is missing.
+    rt=$(clang -print-file-name="libclang_rt.fuzzer-$(uname -m).a" 2>/dev/null)
+    if [ ! -f "$rt" ]; then
+        major=$(clang -dumpversion 2>/dev/null | cut -d. -f1)
+        [ -n "$major" ] && need="$need libclang-rt-$major-dev"
+    fi
+fi
 [ -z "$need" ] && exit 0
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "installing:$need"
     (apt-get update -qq && apt-get install -y -qq $need) >/dev/null 2>&1 || \
         echo "apt-get could not install$need"
 else
-    echo "not root or no apt-get: cannot install$need (needed to build tether)"
+    echo "not root or no apt-get: cannot install$need (needed to build tether and run its fuzz test)"
 fi
 exit 0
