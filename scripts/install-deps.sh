@@ -19,12 +19,5 @@ if command -v clang >/dev/null 2>&1; then
         [ -n "$major" ] && need="$need libclang-rt-$major-dev"
     fi
 fi
-[ -z "$need" ] && exit 0
-if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    echo "installing:$need"
-    (apt-get update -qq && apt-get install -y -qq $need) >/dev/null 2>&1 || \
-        echo "apt-get could not install$need"
-else
-    echo "not root or no apt-get: cannot install$need (needed to build tether and run its fuzz test)"
-fi
-exit 0
+# shellcheck disable=SC2086 # need is a list of words
+sh "$(dirname "$0")/apt-install.sh" "needed to build tether and run its fuzz test" $need

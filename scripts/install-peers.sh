@@ -4,12 +4,5 @@
 need=""
 [ -f /usr/include/gc.h ] || need="$need libgc-dev"
 [ -f /usr/include/mimalloc.h ] || need="$need libmimalloc-dev"
-[ -z "$need" ] && exit 0
-if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    echo "installing:$need"
-    (apt-get update -qq && apt-get install -y -qq $need) >/dev/null 2>&1 || \
-        echo "apt-get could not install$need: those peers will be skipped"
-else
-    echo "not root or no apt-get: cannot install$need; those peers will be skipped"
-fi
-exit 0
+# shellcheck disable=SC2086 # need is a list of words
+sh "$(dirname "$0")/apt-install.sh" "those peers will be skipped" $need
