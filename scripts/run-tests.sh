@@ -8,6 +8,9 @@ passed=0
 failed=0
 status=0
 
+# run_config NAME CMAKE-OPTIONS...: configure, build and run ctest in
+# $build/NAME. With $targets set, build only those targets; with $tests
+# set, run only the tests matching that regular expression.
 run_config() {
     name=$1; shift
     dir=$build/$name
@@ -16,11 +19,12 @@ run_config() {
        ! (mkdir -p "$dir" && cmake -S . -B "$dir" "$@" >"$dir.configure.log" 2>&1); then
         cat "$dir.configure.log"; failed=$((failed + 1)); status=1; return
     fi
-    if ! cmake --build "$dir" -j "$jobs"; then
+    # shellcheck disable=SC2086 # targets is a list of words
+    if ! cmake --build "$dir" -j "$jobs" ${targets:+--target $targets}; then
         failed=$((failed + 1)); status=1; return
     fi
     echo "=== $name: ctest"
-    out=$(cd "$dir" && ctest --output-on-failure -j "$jobs" 2>&1)
+    out=$(cd "$dir" && ctest --output-on-failure -j "$jobs" ${tests:+-R "$tests"} 2>&1)
     rc=$?
     echo "$out"
     line=$(echo "$out" | grep -aE 'tests passed, [0-9]+ tests failed out of [0-9]+' | tail -n 1)
@@ -56,8 +60,14 @@ run_valgrind() {
 }
 
 mkdir -p "$build"
-run_config gcc -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_C_COMPILER=gcc
+targets="" tests="" run_config gcc -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_C_COMPILER=gcc
 run_valgrind
-TT_CHECKED=1 run_config asan -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_COMPILER=clang -DTETHER_SANITIZE=address
+targets="" tests="" TT_CHECKED=1 \
+    run_config asan -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_COMPILER=clang -DTETHER_SANITIZE=address
+# The tests that use threads, under ThreadSanitizer: the static table's
+# lock-free lookups while another thread registers (test_static), and
+# heaps used from several threads (test_threads).
+targets="test_static test_threads" tests="^(test_static|test_threads)[.]" \
+    run_config tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_C_COMPILER=clang -DTETHER_SANITIZE=thread
 echo "$passed passed, $failed failed"
 exit $status
