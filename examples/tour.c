@@ -734,7 +734,87 @@ static void tour_checked(void)
 }
 
 /* ------------------------------------------------------------------ */
-/* 15. Close                                                            */
+/* 15. The static pointer table                                         */
+
+/* A function with a stable, fully qualified name. Its key is a 128-bit
+ * hash of "tour" "math" "add", the same in every process and every build
+ * of this program, so the key (16 bytes, or 32 hex digits) can travel
+ * over a pipe or a socket and be looked up on the other side. The entry
+ * is registered before main by a constructor. `static` keeps it local to
+ * this file (and safe in a shared library). */
+static int add_ints(int a, int b) { return a + b; }
+static TT_STATIC_FN(add_entry, "tour", "math", "add", "int(int,int)", add_ints);
+
+/* A heap object with a stable name: each heap builds its own the first
+ * time it is asked for, and keeps it as a root until the heap closes. */
+static int greeting_builds;
+
+static tt_ref build_greeting(tt_thread *t, const tt_static *e)
+{
+    (void)e;
+    static const char text[] = "built once per heap";
+    greeting_builds++;
+    tt_ref r = tt_alloc_array(t, &tt_bytes_type, sizeof text);
+    if (!tt_is_null(r)) memcpy(tt_array_data(r), text, sizeof text);
+    return r; /* TT_NULL with the last error set if the allocation failed */
+}
+static TT_STATIC_OBJECT(greeting_entry, "tour", "text", "greeting", "bytes", build_greeting);
+
+/* Stop the tour if a result of this step is not what it must be. */
+static void expect(int ok, const char *what)
+{
+    if (!ok) {
+        printf("   WRONG: %s\n", what);
+        show_error("last error");
+        exit(1);
+    }
+}
+
+static void tour_static(tt_thread *t)
+{
+    step("the static pointer table: stable keys, type-checked lookup, static objects");
+
+    /* The receiving side: compute the key from the name (or read it from
+     * the wire) and look it up with the type it expects. Make each tag
+     * once and keep it. */
+    tt_static_key k = tt_static_key_for("tour", "math", "add");
+    tt_type_tag int2 = tt_type_tag_for("int(int,int)");
+    char text[TT_STATIC_KEY_TEXT];
+    tt_static_key_to_text(k, text);
+    printf("   key of tour.math.add: %s\n", text);
+    printf("   (a shell gets the same: printf 'tour\\0math\\0add' | xxh128sum)\n");
+    expect(strcmp(text, "4ae38bcf144bec571b2a1c00a7a24337") == 0, "the key is XXH3-128 of the name");
+    expect(tt_static_key_eq(k, tt_static_key_of(&add_entry)), "the entry has the same key");
+
+    const tt_static *e = tt_static_lookup(k, int2);
+    expect(e == &add_entry, "the lookup finds the entry");
+    int (*fn)(int, int) = (int (*)(int, int))tt_static_fn(e); /* cast back to its real type */
+    int sum = fn(2, 3);
+    printf("   tt_static_lookup(key, tag of \"int(int,int)\") -> add; add(2, 3) = %d\n", sum);
+    expect(sum == 5, "add(2, 3) is 5");
+
+    /* The wrong type is an error, never a call through the wrong type. */
+    e = tt_static_lookup(k, tt_type_tag_for("double"));
+    expect(e == NULL && tt_last_error()->code == TT_ETYPE, "a wrong-type lookup fails with TT_ETYPE");
+    show_error("tt_static_lookup(key, tag of \"double\")");
+
+    /* A static object in this heap: built on first use, then rooted by
+     * the heap, so a plain C variable may hold it across collections. */
+    tt_ref g = must(tt_static_object(t, &greeting_entry), "tt_static_object");
+    tt_collect(t);
+    tt_ref again = must(tt_static_object(t, &greeting_entry), "tt_static_object");
+    tt_stats st;
+    tt_heap_stats(tt_thread_heap(t), &st);
+    printf("   tt_static_object: \"%s\"; after tt_collect the same object (%s), built %d time(s), "
+           "%llu static object(s) in this heap\n",
+           (const char *)tt_array_data(again), tt_same(g, again) ? "yes" : "no", greeting_builds,
+           (unsigned long long)st.static_objects);
+    expect(tt_same(g, again) && greeting_builds == 1 && st.static_objects == 1,
+           "one static object, built once, kept by the heap");
+}
+
+/* ------------------------------------------------------------------ */
+/* 16. Close                                                            */
 
 static void tour_close(tt_heap *h, tt_thread *t)
 {
@@ -763,6 +843,7 @@ int main(void)
     tour_verify(t);
     tour_out_of_memory();
     tour_checked();
+    tour_static(t);
     tour_close(h, t);
     printf("\nend of the tour\n");
     return 0;
