@@ -15,7 +15,7 @@ static const uint8_t magic[3] = {'T', 'T', 'C'};
 size_t tt_closure_encode(tt_static_key k, const void *payload, size_t len, uint8_t *out,
                          size_t cap)
 {
-    if (len > TT_CLOSURE_MAX_PAYLOAD) {
+    if (len > TT_CLOSURE_MAX_PAYLOAD || len > SIZE_MAX - TT_CLOSURE_HEADER) {
         tt__fail(TT_EINVAL, NULL, 0, "tt_closure_encode: payload of %zu bytes is over the %zu limit",
                  len, TT_CLOSURE_MAX_PAYLOAD);
         return 0;

@@ -16,6 +16,8 @@ static _Thread_local tt_error last_error;
 
 const tt_error *tt_last_error(void) { return &last_error; }
 
+void tt__error_restore(const tt_error *saved) { last_error = *saved; }
+
 void tt_clear_error(void)
 {
     last_error.code = TT_OK;

@@ -42,6 +42,7 @@ static void compact(tt_heap *h)
 static void drop(tt_heap *h, size_t i)
 {
     tt__u64map_remove(&h->sroot_ix, h->sroots[i].serial);
+    if (h->sroots[i].obj) h->st.static_objects--;
     h->sroots[i].serial = 0;
     h->sroots[i].obj = 0;
     h->sroots_dead++;
@@ -58,13 +59,16 @@ void tt__static_roots_mark(tt_heap *h)
             drop(h, i);
     }
     if (h->sroots_dead > 16 && h->sroots_dead * 2 > h->nsroots) compact(h);
-    h->st.static_objects = h->nsroots - h->sroots_dead;
 }
 
+/* The objects that are roots now: those whose entry is still registered
+ * (an object whose entry went is dropped at the next collection, and its
+ * type may have gone with a library). */
 void tt__static_roots_each(tt_heap *h, void (*fn)(void *ctx, tt_ref r), void *ctx)
 {
     for (size_t i = 0; i < h->nsroots; i++)
-        if (h->sroots[i].serial && h->sroots[i].obj) fn(ctx, (tt_ref){h->sroots[i].obj});
+        if (h->sroots[i].serial && h->sroots[i].obj && still_registered(&h->sroots[i]))
+            fn(ctx, (tt_ref){h->sroots[i].obj});
 }
 
 void tt__static_roots_finish(tt_heap *h)
@@ -120,7 +124,10 @@ tt_ref tt_static_object_at(tt_thread *t, const tt_static *e, const char *file, i
         tt__fail(TT_ENOMEM, file, line, "tt_static_object: out of memory for the heap's record");
         return TT_NULL;
     }
-    tt_clear_error(); /* so that a build failing silently can be told apart */
+    /* Cleared so that a build failing silently can be told apart; put
+     * back if the build succeeds, so a successful call changes nothing. */
+    tt_error saved = *tt_last_error();
+    tt_clear_error();
     tt_ref obj = e->build(t, e);
     /* The build may have added records (and moved the array): find ours
      * again by its serial. */
@@ -142,6 +149,7 @@ tt_ref tt_static_object_at(tt_thread *t, const tt_static *e, const char *file, i
         return TT_NULL;
     }
     h->sroots[i].obj = obj.bits;
-    h->st.static_objects = h->nsroots - h->sroots_dead;
+    h->st.static_objects++;
+    tt__error_restore(&saved);
     return obj;
 }

@@ -160,7 +160,9 @@ static __attribute__((noinline)) const tt_static *lookup_failed(tt_static_key k,
             g = &gones[ix - 1];
         if (g)
             tt__fail(TT_ENOTFOUND, file, line,
-                     "static entry %s (key %s) was unloaded with its library", g->what, kt);
+                     "static entry %s (key %s) was unregistered: its library was unloaded, or "
+                     "tt_static_unregister removed it",
+                     g->what, kt);
         else
             tt__fail(TT_ENOTFOUND, file, line, "no static entry has key %s", kt);
     }
@@ -436,6 +438,19 @@ static int register_invalid(tt_static *e, const char *why)
     return tt__fail(TT_EINVAL, NULL, 0, "%s", msg);
 }
 
+/* Out of memory: reported like a conflict, since a constructor that
+ * registers an entry before main has nobody to return a status to. */
+static int register_nomem(tt_static *e)
+{
+    char msg[512];
+    snprintf(msg, sizeof msg, "static entry %s.%s.%s declared at %s:%d cannot be registered: out of memory",
+             e->ns, e->module, e->name, e->file ? e->file : "?", e->line);
+    pthread_mutex_lock(&lock);
+    report(TT_STATIC_FAILED, NULL, e, msg);
+    pthread_mutex_unlock(&lock);
+    return tt__fail(TT_ENOMEM, e->file, e->line, "%s", msg);
+}
+
 int tt_static_register(tt_static *e)
 {
     pthread_once(&atfork_once, install_atfork);
@@ -443,8 +458,7 @@ int tt_static_register(tt_static *e)
     if (why) return register_invalid(e, why);
     tt_static_key key = tt__static_key_of_name(e->ns, e->module, e->name);
     tt_type_tag tag = tag_of_name(e->type_name);
-    if (remember_tag(tag, e->type_name) != 0)
-        return tt__fail(TT_ENOMEM, e->file, e->line, "tt_static_register: out of memory");
+    if (remember_tag(tag, e->type_name) != 0) return register_nomem(e);
 
     pthread_mutex_lock(&lock);
     if (serial_of(e)) {
@@ -453,7 +467,7 @@ int tt_static_register(tt_static *e)
     }
     if (table_reserve() != 0 || order_reserve() != 0) {
         pthread_mutex_unlock(&lock);
-        return tt__fail(TT_ENOMEM, e->file, e->line, "tt_static_register: out of memory");
+        return register_nomem(e);
     }
     struct table *tb = atomic_load_explicit(&current, memory_order_relaxed);
     struct slot *s = slot_of_key(tb, key);

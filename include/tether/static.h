@@ -31,7 +31,7 @@
  * 64 bits, each big-endian; the text form is those 16 bytes as 32
  * lowercase hex digits (what `xxh128sum` prints for the same bytes).
  *
- * The table is process-wide: the one piece of global state in tether.
+ * The table is process-wide, like the program's own symbol table.
  * Entries declared with the TT_STATIC_* macros are registered before main
  * by a constructor, like module initialisation; those of a shared library
  * loaded with dlopen are registered when it loads and unregistered when
@@ -86,13 +86,15 @@ TT_API tt_static_key tt_static_hash128(const void *data, size_t len);
 
 /* The key of the fully qualified name (ns, module, name): the hash of
  * ns "\0" module "\0" name. Returns the zero key with TT_EINVAL if a part
- * is NULL or empty. Pure: needs no registration. */
+ * is NULL or empty, or if the three parts and their two separators take
+ * over 1024 bytes. Pure: needs no registration. */
 TT_API tt_static_key tt_static_key_for(const char *ns, const char *module, const char *name);
 
 /* The tag of a type name: the hash of its bytes. The name is remembered
  * (copied) so that a wrong-type error can name the type this process
  * expected; call it once per type and keep the tag. The zero tag with
- * TT_EINVAL if type_name is NULL or empty, or TT_ENOMEM. */
+ * TT_EINVAL if type_name is NULL, empty or 256 bytes or longer, or
+ * TT_ENOMEM. */
 TT_API tt_type_tag tt_type_tag_for(const char *type_name);
 
 /* The name of a tag that this process knows (from a registered entry or
@@ -215,15 +217,21 @@ struct tt_static {
  * must stay valid and unchanged until it is unregistered.
  *
  * Returns TT_OK (also if e is already registered); TT_EINVAL if e is not
- * a valid entry (bad signature or kind, a missing name part, a name over
- * 1024 bytes, no value); TT_EEXIST if an entry with the same key is
- * registered and the conflict handler kept it; TT_ENOMEM. Invalid entries
- * and conflicts go to the conflict handler first (default: print both
- * sites and abort). */
+ * a valid entry (bad signature or kind, a missing name part, a fully
+ * qualified name over 1024 bytes as for tt_static_key_for, a type name of
+ * 256 bytes or more, no value); TT_EEXIST if an entry with the same key
+ * is registered and the conflict handler kept it; TT_ENOMEM. Each of
+ * these goes to the conflict handler first (default: print both sites
+ * and abort), since an entry registered by a constructor has nobody to
+ * return a status to.
+ *
+ * An entry in a member of a static library (.a) is registered only if
+ * the linker takes that member, that is, if something else in its file
+ * is used. */
 TT_API int tt_static_register(tt_static *e);
 
 /* Remove e from the table. Later lookups of its key fail with
- * TT_ENOTFOUND and a message saying it was unloaded. Objects built for it
+ * TT_ENOTFOUND and a message saying it was unregistered. Objects built for it
  * stop being roots at each heap's next collection. TT_OK, or TT_ENOTFOUND
  * if e was not registered (it lost a conflict, or was removed already). */
 TT_API int tt_static_unregister(tt_static *e);
@@ -234,7 +242,8 @@ TT_API int tt_static_unregister(tt_static *e);
 enum {
     TT_STATIC_DUPLICATE = 1, /* two entries with the same fully qualified name */
     TT_STATIC_COLLISION = 2, /* two different names with the same key */
-    TT_STATIC_INVALID = 3    /* an entry that cannot be registered */
+    TT_STATIC_INVALID = 3,   /* an entry that cannot be registered */
+    TT_STATIC_FAILED = 4     /* out of memory while registering it */
 };
 
 /* What a conflict handler decides. */
@@ -244,15 +253,18 @@ enum {
 };
 
 typedef struct tt_static_conflict {
-    int kind;                  /* TT_STATIC_DUPLICATE, _COLLISION or _INVALID */
-    const tt_static *existing; /* the registered entry; NULL for _INVALID */
+    int kind;                  /* TT_STATIC_DUPLICATE, _COLLISION, _INVALID or _FAILED */
+    const tt_static *existing; /* the registered entry; NULL for _INVALID, _FAILED */
     const tt_static *incoming; /* the entry being registered */
     const char *message;       /* what happened, with both entries' file:line */
 } tt_static_conflict;
 
-/* Decides a conflict; the return value is ignored for TT_STATIC_INVALID.
- * It runs with the table locked: it may look entries up, not register or
- * unregister them. */
+/* Decides a conflict; the return value is ignored for TT_STATIC_INVALID
+ * and TT_STATIC_FAILED (the entry is not registered). It runs with the
+ * table locked: it may look entries up and read them, but must not call
+ * tt_static_register, tt_static_unregister, tt_static_count,
+ * tt_static_keys or tt_static_set_conflict_handler (they would wait for
+ * the lock it holds). */
 typedef int (*tt_static_conflict_fn)(const tt_static_conflict *c, void *ctx);
 
 /* The default handler: prints the message to stderr and aborts. */
@@ -260,8 +272,12 @@ TT_API int tt_static_conflict_abort(const tt_static_conflict *c, void *ctx);
 
 /* Set the process's conflict handler (NULL restores the default). Entries
  * are registered before main, so a program that wants to decide conflicts
- * of its own entries sets the handler with TT_STATIC_CONFLICT_HANDLER,
- * which runs before the entries' constructors. */
+ * of its own entries sets the handler with TT_STATIC_CONFLICT_HANDLER: a
+ * constructor of priority 101, which runs before the entry constructors
+ * of the same executable or shared object. Shared libraries loaded at
+ * start-up register their entries before any of the program's
+ * constructors run, so their conflicts meet the default handler. Use
+ * TT_STATIC_CONFLICT_HANDLER once per file. */
 TT_API void tt_static_set_conflict_handler(tt_static_conflict_fn fn, void *ctx);
 
 #define TT_STATIC_CONFLICT_HANDLER(fn, ctx)                                                  \
@@ -276,7 +292,7 @@ TT_API void tt_static_set_conflict_handler(tt_static_conflict_fn fn, void *ctx);
 
 /* The registered entry with key k whose type tag is `expected`. NULL
  * with the last error set: TT_ENOTFOUND if no entry has key k (the
- * message says if it was unloaded with its library, and names it);
+ * message says if it was unregistered, by dlclose or otherwise, and names it);
  * TT_ETYPE if it has another type (the message names both types). Never
  * reads memory the table does not own or hold registered. */
 #define tt_static_lookup(k, expected) tt_static_lookup_at((k), (expected), TT_HERE)
@@ -301,7 +317,8 @@ TT_API void *tt_static_data(const tt_static *e);
  * unregistered. TT_NULL with the last error set: TT_EINVAL (not an
  * object entry), TT_ENOTFOUND (not registered), TT_ESTATE (its build is
  * already running on this heap: a cycle of builds), or what the build
- * function reported (it is called again next time). */
+ * function reported (it is called again next time). The last error is
+ * left as it was when the object already exists or its build succeeds. */
 #define tt_static_object(t, e) tt_static_object_at((t), (e), TT_HERE)
 TT_API tt_ref tt_static_object_at(tt_thread *t, const tt_static *e, const char *file, int line);
 
