@@ -7,13 +7,15 @@
 #   binary-trees depth 16       the same four                     5 rounds
 #   binary-trees depth 21       the same four                     3 rounds
 #   handles                     tether                            3 runs
+#   static pointer table        tether (dlsym for perspective)    3 runs
 #   finalizable objects         tether (3 ways), bdwgc (2 ways)   5 rounds
 #   finalizer metadata          tether (3 ways), bdwgc            1 run
 #   finalizer chain and cycle   tether, bdwgc                     1 run
 #   foreign memory pressure     tether, bdwgc                     3 rounds
 #
 # BENCH_QUICK=1: 3 rounds, no depth 21, shorter handle runs, 1,000,000
-# finalizable objects, 4,000 foreign buffers in 1 round.
+# finalizable objects, 4,000 foreign buffers in 1 round, 1 static-table
+# run of 3 rounds.
 # Programs that were not built (a peer missing at configure time) are
 # skipped. Exit status: 0 if every program ran and agreed with its peers.
 set -u
@@ -36,10 +38,13 @@ fi
 if [ "${BENCH_QUICK:-0}" = 1 ]; then
     ROUNDS=3 ROUNDS21=0 HANDLE_RUNS=3 HANDLE_OPS="-n 10"
     FIN_N=1000000 FIN_ROUNDS=3 PRESSURE_N=4000 PRESSURE_ROUNDS=1
+    STATIC_RUNS=1 STATIC_ROUNDS=3
 else
     ROUNDS=5 ROUNDS21=3 HANDLE_RUNS=3 HANDLE_OPS=""
     FIN_N=2000000 FIN_ROUNDS=5 PRESSURE_N=20000 PRESSURE_ROUNDS=3
+    STATIC_RUNS=3 STATIC_ROUNDS=5
 fi
+STATIC_N=100000
 META_N=1000000
 
 # Benchmarks measure the default configuration: checked mode off.
@@ -178,6 +183,16 @@ handles() {
     echo
 }
 
+# The static pointer table (bench/static_lookup): STATIC_RUNS runs, each
+# figure the median of STATIC_ROUNDS rounds inside the program, then the
+# median of the runs. dlsym is measured in the same process, for
+# perspective; it has no goal.
+static_table() {
+    compare_list "static pointer table, $STATIC_N entries, ns per operation; in-program median of $STATIC_ROUNDS" \
+        "$STATIC_RUNS" "-M -a static_lookup_random_ns:le:20" "\
+tether static_lookup -n $STATIC_N -r $STATIC_ROUNDS"
+}
+
 main() {
     echo "tether benchmarks, $(date -u '+%Y-%m-%d %H:%M UTC')"
     cpu=$(grep -m1 'model name' /proc/cpuinfo 2>/dev/null | sed 's/.*: //')
@@ -195,6 +210,7 @@ main() {
         compare "binary-trees depth 21" "$ROUNDS21" "-g bdwgc:0.8:1.0" binarytrees 21
     fi
     handles
+    static_table
     finalizers
 }
 

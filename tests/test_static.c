@@ -220,6 +220,26 @@ static void test_registered_before_main(void)
     CHECK(tt_static_fn(d) == NULL);
     CHECK_ERR(TT_EINVAL);
 
+    /* The value straight from the table. */
+    tt_static_code code = tt_static_lookup_fn(tt_static_key_of(&add_entry), int2);
+    REQUIRE(code != NULL);
+    CHECK_EQ(((int (*)(int, int))code)(20, 22), 42);
+    CHECK(tt_static_lookup_data(tt_static_key_of(&pi_entry), tt_type_tag_for("double")) == &pi);
+    tt_clear_error();
+    CHECK(tt_static_lookup_fn(tt_static_key_of(&pi_entry), tt_type_tag_for("double")) == NULL);
+    CHECK_ERR(TT_ETYPE);
+    CHECK_CONTAINS(tt_last_error()->message, "tether.test.pi of type 'double' is data, not a function");
+    CHECK(tt_static_lookup_data(tt_static_key_of(&add_entry), int2) == NULL);
+    CHECK_ERR(TT_ETYPE);
+    CHECK_CONTAINS(tt_last_error()->message, "is a function, not data");
+    CHECK(tt_static_lookup_data(tt_static_key_of(&add_entry), tt_type_tag_for("double")) == NULL);
+    CHECK_ERR(TT_ETYPE);
+    CHECK_CONTAINS(tt_last_error()->message, "not the expected 'double'");
+    CHECK(tt_static_lookup_fn(tt_static_key_for("demo", "math", "nothing"), int2) == NULL);
+    CHECK_ERR(TT_ENOTFOUND);
+    CHECK(tt_static_lookup_data(tt_static_key_of(&box_entry), tt_type_tag_for("struct box")) == NULL);
+    CHECK_CONTAINS(tt_last_error()->message, "is an object, not data");
+
     /* Registering again is harmless. */
     CHECK_EQ(tt_static_register(&add_entry), TT_OK);
     CHECK(tt_static_lookup(tt_static_key_of(&add_entry), int2) == &add_entry);

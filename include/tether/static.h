@@ -94,7 +94,8 @@ TT_API tt_static_key tt_static_key_for(const char *ns, const char *module, const
  * (copied) so that a wrong-type error can name the type this process
  * expected; call it once per type and keep the tag. The zero tag with
  * TT_EINVAL if type_name is NULL, empty or 256 bytes or longer, or
- * TT_ENOMEM. */
+ * TT_ENOMEM (also when the process already names 16,383 types, the
+ * table's limit). */
 TT_API tt_type_tag tt_type_tag_for(const char *type_name);
 
 /* The name of a tag that this process knows (from a registered entry or
@@ -298,6 +299,22 @@ TT_API void tt_static_set_conflict_handler(tt_static_conflict_fn fn, void *ctx);
 #define tt_static_lookup(k, expected) tt_static_lookup_at((k), (expected), TT_HERE)
 TT_API const tt_static *tt_static_lookup_at(tt_static_key k, tt_type_tag expected,
                                             const char *file, int line);
+
+/* The function of the registered entry with key k, if its type tag is
+ * `expected` and it is a function entry; NULL otherwise, with the errors
+ * of tt_static_lookup (TT_ETYPE also for an entry of the right type but
+ * another kind). The fast way to dispatch a closure: the table keeps the
+ * value beside the key, so this reads one cache line of the table and
+ * not the entry, where tt_static_lookup followed by tt_static_fn reads
+ * both. */
+#define tt_static_lookup_fn(k, expected) tt_static_lookup_fn_at((k), (expected), TT_HERE)
+TT_API tt_static_code tt_static_lookup_fn_at(tt_static_key k, tt_type_tag expected,
+                                             const char *file, int line);
+
+/* The same for the address of a data entry's value. */
+#define tt_static_lookup_data(k, expected) tt_static_lookup_data_at((k), (expected), TT_HERE)
+TT_API void *tt_static_lookup_data_at(tt_static_key k, tt_type_tag expected, const char *file,
+                                      int line);
 
 /* The registered entry with key k, whatever its type; NULL with
  * TT_ENOTFOUND. For tools that list or describe entries. */
