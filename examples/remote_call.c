@@ -17,7 +17,7 @@
  *            closure (tt_closure_encode) whose payload holds the arguments
  *   answer:  "ok <result>", or "error <status> <message>"
  *
- * The worker never trusts the key: tt_static_lookup checks that the entry
+ * The worker never trusts the key: tt_static_lookup_fn checks that the entry
  * has the type the request promises, so the closure of a string function
  * sent as an int64 request is refused with TT_ETYPE instead of being
  * called with the wrong arguments. The last call below shows that.
@@ -187,16 +187,18 @@ static char *serve(const uint8_t *req, size_t req_len, size_t *len)
     tt_closure c;
     if (tt_closure_decode(req + 1, req_len - 1, &c, NULL) != TT_OK) return tether_error(len);
 
-    /* The entry, if it has the type this kind of call will use. */
-    const tt_static *e = tt_static_lookup(c.key, req[0] == 'I' ? binop_tag : string_tag);
-    if (!e) return tether_error(len);
+    /* The function, if its entry is a function of the type this kind of
+     * call will use. tt_static_lookup_fn reads it from the table itself;
+     * tt_static_lookup gives the whole entry (names, site) instead. */
+    tt_static_code code = tt_static_lookup_fn(c.key, req[0] == 'I' ? binop_tag : string_tag);
+    if (!code) return tether_error(len);
 
     if (req[0] == 'I') {
         if (c.payload_len != 16) return answer(len, "error bad-request: want two int64");
-        int_binop *fn = (int_binop *)tt_static_fn(e);
+        int_binop *fn = (int_binop *)code;
         return answer(len, "ok %" PRId64, fn(get_i64(c.payload), get_i64(c.payload + 8)));
     }
-    string_fn *fn = (string_fn *)tt_static_fn(e);
+    string_fn *fn = (string_fn *)code;
     char *s = malloc(3 + c.payload_len);
     if (!s) exit(1);
     memcpy(s, "ok ", 3);
