@@ -25,6 +25,7 @@
 #include "tether/weak.h"
 #include "tether/stats.h"
 #include "tether/static.h"
+#include "tether/threads.h"
 
 #define TETHER_VERSION_MAJOR 0
 #define TETHER_VERSION_MINOR 1

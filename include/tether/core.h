@@ -11,9 +11,12 @@
  * tt_last_error(). Misuse detected in checked mode is reported through the
  * heap's misuse handler (default: print to stderr and abort).
  *
- * Thread-safety of this release: a heap and its threads may be used from one
- * OS thread at a time. Several heaps may be used from different OS threads
- * concurrently; they share nothing.
+ * Thread-safety: any number of OS threads may use a heap at once, each
+ * through the tt_thread it attached (see tether/threads.h for safepoints
+ * and foreign regions). A tt_thread, its frames and its locals belong to the
+ * OS thread that attached it. Globals, weak references, foreign objects,
+ * guardians and wrapper tables may be used from any attached thread.
+ * Several heaps share nothing.
  */
 #ifndef TETHER_CORE_H
 #define TETHER_CORE_H
@@ -196,6 +199,18 @@ typedef struct tt_config {
     /* See tt_report_fn; NULL: print to stderr. */
     tt_report_fn on_report;
     void *report_ctx;
+    /* Threads that mark during a collection, the collecting thread
+     * included: 0 means one per online core; 1 marks on the collecting
+     * thread alone. The helpers are started by the first collection that
+     * has enough work to share, and stopped at close. At most 64. */
+    unsigned mark_threads;
+    /* Nonzero: a dedicated finalizer thread, attached to the heap, runs the
+     * pending cleanups one at a time as soon as a collection queues them
+     * (it is the heap's cleanup context beside explicit tt_run_finalizers
+     * and guardians; external-memory calls then leave the queue to it).
+     * At close it runs what remains in the queue, then stops; the cleanups
+     * still registered then run on the closing thread, newest first. */
+    int finalizer_thread;
 } tt_config;
 
 /* Fill *cfg with the defaults (the same as a zeroed tt_config). */
@@ -219,21 +234,30 @@ TT_API void tt_heap_close(tt_heap *h);
 /* Whether checked mode is on for this heap. */
 TT_API int tt_heap_checked(const tt_heap *h);
 
-/* Attach the calling mutator to h. The thread gets its own allocation
- * buffers and a base local frame (cfg->base_frame_capacity slots). Returns
- * NULL on failure (TT_ENOMEM, TT_ECLOSED). */
+/* Attach the calling OS thread to h. The thread gets its own allocation
+ * buffers and a base local frame (cfg->base_frame_capacity slots); the
+ * tt_thread is used by this OS thread only. If a collection is running, it
+ * waits until it is over. An OS thread attaches to a heap at most once at a
+ * time: a second attach fails with TT_ESTATE (misuse "attach-twice" in
+ * checked mode). An OS thread that exits while attached is detached by
+ * tether (so collections never wait for it) and, in checked mode, reported
+ * as the misuse "thread-exit-attached". Returns NULL on failure
+ * (TT_ENOMEM, TT_ECLOSED, TT_ESTATE). Thread-safe. */
 #define tt_thread_attach(h) tt_thread_attach_at((h), TT_HERE)
 TT_API tt_thread *tt_thread_attach_at(tt_heap *h, const char *file, int line);
 
 /* Detach a thread: its locals stop being roots and the handle dies. Frames
- * still open beyond the base frame are misuse in checked mode. */
+ * still open beyond the base frame are misuse in checked mode. Called by
+ * the OS thread that attached t; not inside a foreign region. */
 #define tt_thread_detach(t) tt_thread_detach_at((t), TT_HERE)
 TT_API void tt_thread_detach_at(tt_thread *t, const char *file, int line);
 
 /* The heap a thread is attached to. */
 TT_API tt_heap *tt_thread_heap(const tt_thread *t);
 
-/* Force a full collection now. Returns TT_OK, or TT_ECLOSED. */
+/* Force a full collection now, stopping every other attached thread at its
+ * next safepoint. If another thread is already collecting, waits for that
+ * collection and then runs one more. Returns TT_OK, or TT_ECLOSED. */
 #define tt_collect(t) tt_collect_at((t), TT_HERE)
 TT_API int tt_collect_at(tt_thread *t, const char *file, int line);
 

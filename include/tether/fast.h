@@ -5,8 +5,12 @@
  *
  * A tt_thread starts with a struct tt__fast. Every inline fast path first
  * tests `slow`: it is nonzero when the thread must take the out-of-line
- * path for every call (checked mode, a detached thread, a pending
- * safepoint), so the fast paths need no other mode test.
+ * path for every call (checked mode, a detached thread), so the fast paths
+ * need no other mode test. `slow` is written only by the owning thread.
+ *
+ * `poll` is the one word other threads write: a collector sets it to ask
+ * the thread to stop at its next safepoint (tt_safepoint, an allocation
+ * that needs a new run). It is read and written with atomic builtins.
  */
 #ifndef TETHER_FAST_H
 #define TETHER_FAST_H
@@ -55,7 +59,7 @@ struct tt__fast {
     uint32_t frame_top;    /* frames[0, frame_top) are open */
     uint32_t frame_cap;    /* always >= local_cap: every frame takes a slot */
     uint32_t serial_next;  /* next frame serial to hand out */
-    uint32_t pad_;
+    uint32_t poll;         /* nonzero: a collection waits for this thread */
     struct tt__frame_rec *frames;
     struct tt__alloc_buf buf[TT__NCLASSES];
 };

@@ -51,9 +51,25 @@ typedef struct tt_stats {
     uint64_t finalizer_cycles;     /* references found closing a cycle among dead
                                       objects with cleanups */
     uint64_t static_objects;       /* objects built for static entries, rooted */
+    /* threads */
+    uint64_t threads;              /* attached now, the finalizer thread included */
+    uint64_t mark_threads;         /* threads that marked in the last collection */
+    uint64_t safepoint_waits;      /* collections that had other threads to stop */
+    uint64_t safepoint_ns_max;     /* time to safepoint: from a collection's
+                                      request to every other thread stopped */
+    uint64_t safepoint_ns_p50;     /* percentiles, each within 1/8 above the */
+    uint64_t safepoint_ns_p99;     /* true value (log-linear buckets) */
+    /* finalizer latency: from the collection that found an object dead (or a
+     * weak reference cleared) to the end of its last cleanup (its callback) */
+    uint64_t finalize_latency_count;
+    uint64_t finalize_latency_ns_max;
+    uint64_t finalize_latency_ns_p50;
+    uint64_t finalize_latency_ns_p99;
+    uint64_t pending_cleanups_peak; /* the longest the pending queue has been */
 } tt_stats;
 
-/* Read h's statistics. */
+/* Read h's statistics. Thread-safe. The unused tails of the allocation runs
+ * of threads that are running elsewhere count as allocated. */
 TT_API void tt_heap_stats(const tt_heap *h, tt_stats *out);
 
 /* Print statistics in a readable form, one item per line. */
