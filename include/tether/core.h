@@ -211,6 +211,11 @@ typedef struct tt_config {
      * At close it runs what remains in the queue, then stops; the cleanups
      * still registered then run on the closing thread, newest first. */
     int finalizer_thread;
+    /* Nonzero: after every collection, while the world is still stopped,
+     * walk the heap as tt_heap_verify does; a problem found is reported as
+     * the misuse "heap-corrupt" (whatever the checked mode). For tests and
+     * debugging: it costs a walk of the live heap per collection. */
+    int verify_collections;
 } tt_config;
 
 /* Fill *cfg with the defaults (the same as a zeroed tt_config). */
