@@ -63,9 +63,12 @@ static int checked_type(tt_heap *h, const tt_type *ty, const char *file, int lin
 tt_ref tt__alloc_slow(tt_thread *t, const tt_type *ty, size_t n, int is_array, const char *file,
                       int line)
 {
+    TT__LOCKED_T(t);
     int code;
     tt_heap *h = tt__enter(t, file, line, &code);
     if (!h) return TT_NULL;
+    /* The allocation slow path is a safepoint. */
+    tt__safepoint(t);
     if (h->checked) {
         if (checked_type(h, ty, file, line) != TT_OK) return TT_NULL;
     } else {
@@ -105,7 +108,12 @@ tt_ref tt__alloc_slow(tt_thread *t, const tt_type *ty, size_t n, int is_array, c
         r = (tt_ref){p + 8};
     }
     if (is_array) *(size_t *)r.bits = n;
-    if (ty->finalize) (void)tt__cleanup_add(h, r.bits, TT__FN_FINALIZE, 0, NULL, file, line);
+    /* A collection inside the allocation may have let other threads use
+     * the room reserved: then the object is dropped unregistered. */
+    if (ty->finalize && tt__cleanup_add(h, r.bits, TT__FN_FINALIZE, 0, NULL, file, line) != TT_OK) {
+        tt__fail(TT_ENOMEM, file, line, "out of memory for the cleanup log of a '%s'", ty->name);
+        return TT_NULL;
+    }
     return r;
 }
 

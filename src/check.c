@@ -86,7 +86,7 @@ static const char *header_problem(const tt_heap *h, uintptr_t hdr)
     return NULL;
 }
 
-const char *tt__object_problem(const tt_heap *h, uintptr_t p)
+static const char *object_problem(const tt_heap *h, uintptr_t p)
 {
     if (p == 0) return "it is null";
     if (p & 7) return "it is not aligned";
@@ -106,8 +106,17 @@ const char *tt__object_problem(const tt_heap *h, uintptr_t p)
     return "it is not in this heap";
 }
 
+const char *tt__object_problem(const tt_heap *h, uintptr_t p)
+{
+    /* The space's tables change under the heap lock. */
+    tt_heap *mh = (tt_heap *)h;
+    TT__LOCKED(mh);
+    return object_problem(h, p);
+}
+
 int tt_is_object(tt_thread *t, tt_ref r)
 {
+    TT__LOCKED_T(t);
     int code;
     tt_heap *h = tt__enter(t, TT_HERE, &code);
     return h && tt__object_problem(h, r.bits) == NULL;

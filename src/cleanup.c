@@ -264,12 +264,14 @@ static void run_entry(tt_thread *t, uintptr_t obj, uint32_t idx, uint32_t newer1
          * The depth makes every queue-running context a no-op inside. */
         tt_frame f = tt_frame_push_at(t, 1, "tether cleanup", 0);
         if (!tt_frame_is_null(f)) (void)tt_local_new_at(t, r, "tether cleanup", 0);
-        h->cleanup_depth++;
-        if (fn == TT__FN_FINALIZE)
-            tt_type_of(r)->finalize(t, r, NULL);
-        else
-            h->fns[fn](t, r, e.env);
-        h->cleanup_depth--;
+        t->cleanup_depth++;
+        if (fn == TT__FN_FINALIZE) {
+            TT__USER(h, tt_type_of(r)->finalize(t, r, NULL));
+        } else {
+            tt_cleanup_fn call = h->fns[fn];
+            TT__USER(h, call(t, r, e.env));
+        }
+        t->cleanup_depth--;
         if (!tt_frame_is_null(f)) tt_frame_pop_at(t, f, TT_NO_LOCAL, "tether cleanup", 0);
     }
     if (e.w & TT__CE_BASE) tt__foreign_release(h, obj);
@@ -382,6 +384,7 @@ int tt_cleanup_push_at(tt_thread *t, tt_ref obj, tt_cleanup_fn fn, void *env, co
     int code;
     tt_heap *h = enter_obj(t, obj, "tt_cleanup_push", file, line, &code);
     if (!h) return code;
+    TT__LOCKED(h);
     if (!fn) return tt__fail(TT_EINVAL, file, line, "tt_cleanup_push: null function");
     if ((code = refuse_released(h, obj, "tt_cleanup_push", file, line)) != TT_OK) return code;
     uint32_t id;
@@ -397,6 +400,7 @@ int tt_cleanup_retain_at(tt_thread *t, tt_ref obj, void (*retain)(void *env),
     int code;
     tt_heap *h = enter_obj(t, obj, "tt_cleanup_retain", file, line, &code);
     if (!h) return code;
+    TT__LOCKED(h);
     if (!release) return tt__fail(TT_EINVAL, file, line, "tt_cleanup_retain: null release");
     if ((code = refuse_released(h, obj, "tt_cleanup_retain", file, line)) != TT_OK) return code;
     uint32_t id;
@@ -413,6 +417,7 @@ int tt_cleanup_run_last_at(tt_thread *t, tt_ref obj, const char *file, int line)
     int code;
     tt_heap *h = enter_obj(t, obj, "tt_cleanup_run_last", file, line, &code);
     if (!h) return code;
+    TT__LOCKED(h);
     if (tt__cleanup_run_one(t, obj.bits)) return TT_OK;
     if (h->checked)
         return tt__misuse(h, TT_ESTATE, "cleanup-none", file, line,
@@ -426,6 +431,7 @@ int tt_release_at(tt_thread *t, tt_ref obj, const char *file, int line)
     int code;
     tt_heap *h = enter_obj(t, obj, "tt_release", file, line, &code);
     if (!h) return code;
+    TT__LOCKED(h);
     struct tt__foreign *fp = foreign_payload(obj.bits);
     if (fp && (fp->state & TT__FOREIGN_RELEASED)) {
         if (h->checked)
@@ -442,6 +448,7 @@ size_t tt_cleanup_count(tt_thread *t, tt_ref obj)
     int code;
     tt_heap *h = enter_obj(t, obj, "tt_cleanup_count", TT_HERE, &code);
     if (!h) return 0;
+    TT__LOCKED(h);
     size_t n = 0;
     for (uint32_t cur = tt__cleanup_head(h, obj.bits); cur; cur = tt__cleanup_older(h, cur - 1)) {
         uint32_t fn = tt__ce_fn(h->ce[cur - 1].w);
@@ -455,6 +462,7 @@ int tt_keep_alive_at(tt_thread *t, tt_ref a, tt_ref b, const char *file, int lin
     int code;
     tt_heap *h = enter_obj(t, a, "tt_keep_alive", file, line, &code);
     if (!h) return code;
+    TT__LOCKED(h);
     if (b.bits == 0 || (b.bits & 7))
         return tt__fail(TT_EINVAL, file, line, "tt_keep_alive: bad second object");
     if (h->checked) {

@@ -20,6 +20,10 @@
  * Collections never run user code (no cleanups, no weak callbacks; only
  * custom trace functions, and the on_collect hook once it is over, which
  * must not call tether), so they can run inside any allocation.
+ *
+ * With several threads, the collecting thread first stops every other
+ * attached thread at a safepoint (world.c), and lets them go once the
+ * heap is consistent again; the on_collect hook runs after that.
  */
 #include "internal.h"
 
@@ -48,9 +52,8 @@ static void set_threshold(tt_heap *h)
     h->threshold = (size_t)next;
 }
 
-void tt__collect(tt_heap *h)
+static void collect_stopped(tt_heap *h)
 {
-    if (h->collecting) return;
     h->collecting = true;
     uint64_t t0 = tt__now_ns();
 
@@ -64,6 +67,7 @@ void tt__collect(tt_heap *h)
     tt__finalize_mark_roots(h);
     tt__mark_drain(h);
     tt__finalize_fixpoint(h);
+    h->found_ns = tt__now_ns();
     tt__finalize_clear_weak(h);
     tt__finalize_queue_dead(h);
 
@@ -82,12 +86,23 @@ void tt__collect(tt_heap *h)
     h->st.live_bytes = h->marked_bytes;
     tt__stats_footprint(h);
     tt__stats_pause(h, tt__now_ns() - t0);
+    if (h->cfg.verify_collections) tt__verify_stopped(h);
     h->collecting = false;
+}
+
+bool tt__collect(tt_heap *h, tt_thread *t)
+{
+    if (h->collecting) return true;
+    if (!tt__world_stop(h, t)) return false;
+    collect_stopped(h);
+    if (h->pending.count) pthread_cond_broadcast(&h->fin_cv);
+    tt__world_resume(h);
     if (h->cfg.on_collect) {
         tt_stats st;
         tt_heap_stats(h, &st);
         h->cfg.on_collect(h, &st, h->cfg.collect_ctx);
     }
+    return true;
 }
 
 int tt_collect_at(tt_thread *t, const char *file, int line)
@@ -95,6 +110,11 @@ int tt_collect_at(tt_thread *t, const char *file, int line)
     int code;
     tt_heap *h = tt__enter(t, file, line, &code);
     if (!h) return code;
-    tt__collect(h);
+    TT__LOCKED(h);
+    /* Losing the race to another collector still means a collection ran,
+     * but it may have started before the caller's last change: run one
+     * that surely follows it. */
+    while (!tt__collect(h, t)) {
+    }
     return TT_OK;
 }

@@ -81,6 +81,7 @@ static struct tt__eph *eph_arg(tt_thread *t, tt_ref e, const char *fname)
 
 tt_ref tt_ephemeron_new_at(tt_thread *t, tt_ref key, tt_ref value, const char *file, int line)
 {
+    TT__LOCKED_T(t);
     int code;
     tt_heap *h = tt__enter(t, file, line, &code);
     if (!h) return TT_NULL;
@@ -115,18 +116,21 @@ tt_ref tt_ephemeron_new_at(tt_thread *t, tt_ref key, tt_ref value, const char *f
 
 tt_ref tt_ephemeron_key(tt_thread *t, tt_ref e)
 {
+    TT__LOCKED_T(t);
     struct tt__eph *p = eph_arg(t, e, "tt_ephemeron_key");
     return p ? p->key : TT_NULL;
 }
 
 tt_ref tt_ephemeron_value(tt_thread *t, tt_ref e)
 {
+    TT__LOCKED_T(t);
     struct tt__eph *p = eph_arg(t, e, "tt_ephemeron_value");
     return p ? p->value : TT_NULL;
 }
 
 int tt_ephemeron_set_value(tt_thread *t, tt_ref e, tt_ref value)
 {
+    TT__LOCKED_T(t);
     struct tt__eph *p = eph_arg(t, e, "tt_ephemeron_set_value");
     if (!p) return tt_last_error()->code;
     if (!p->key.bits) return tt__fail(TT_ESTATE, NULL, 0, "tt_ephemeron_set_value: the key died");

@@ -21,10 +21,13 @@
  *   5. Each dead object goes to the guardian it was registered with, or to
  *      the pending queue.
  * The collector itself runs no cleanup. The pending queue is a FIFO run by
- * tt_run_finalizers, tt_collect_and_release, foreign-memory calls (unless
- * explicit_cleanups_only) and close; the finalizer thread will drain the
- * same queue. An object stays at the front of the queue, rooted, until its
- * last cleanup has run, so a collection inside a cleanup keeps it alive.
+ * the finalizer thread (finalizer.c) if the heap has one, tt_run_finalizers,
+ * tt_collect_and_release, foreign-memory calls (unless
+ * explicit_cleanups_only, or a finalizer thread does it) and close; one
+ * context at a time runs it. An object stays at the front of the queue,
+ * rooted, until its last cleanup has run, so a collection inside a cleanup
+ * keeps it alive. Cleanups run without the heap lock (TT__USER), so other
+ * threads go on meanwhile and the cleanup may use the heap.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -63,8 +66,9 @@ int tt__queue_push(tt_heap *h, struct tt__queue *q, uint64_t v, uint32_t kind)
         q->cap = cap;
         q->head = 0;
     }
-    q->items[(q->head + q->count) & (q->cap - 1)] = (struct tt__pend){v, kind, 0};
+    q->items[(q->head + q->count) & (q->cap - 1)] = (struct tt__pend){v, kind, 0, h->found_ns};
     q->count++;
+    if (q == &h->pending && q->count > h->st.pending_cleanups_peak) h->st.pending_cleanups_peak = q->count;
     return TT_OK;
 }
 
@@ -266,19 +270,28 @@ void tt__finalize_queue_dead(tt_heap *h)
 
 /* ---- running cleanups ---- */
 
+/* The front item is done: record how long after its collection. */
+static void front_done(tt_heap *h)
+{
+    struct tt__pend *it = queue_front(&h->pending);
+    tt__hist_add(&h->fin_latency, tt__now_ns() - it->found_ns);
+    queue_pop(&h->pending);
+}
+
+/* Run one cleanup (or weak callback) of the front item; lock held. */
 static bool run_front(tt_thread *t)
 {
     tt_heap *h = t->heap;
     struct tt__pend *it = queue_front(&h->pending);
     if (it->kind == TT__PEND_WEAK) {
         tt_weak w = {it->v};
-        queue_pop(&h->pending);
+        front_done(h);
         tt_weak_fn fn;
         void *env;
         if (!tt__weak_take_callback(h, w, &fn, &env)) return false;
-        h->cleanup_depth++;
-        fn(t, w, env);
-        h->cleanup_depth--;
+        t->cleanup_depth++;
+        TT__USER(h, fn(t, w, env));
+        t->cleanup_depth--;
         h->st.weak_callbacks_run++;
         return true;
     }
@@ -287,7 +300,7 @@ static bool run_front(tt_thread *t)
     /* No cleanup left: drop what remains (edges, guardians) and let go. */
     tt__cleanup_run_all(t, p, true);
     it = queue_front(&h->pending);
-    if (it && it->v == p) queue_pop(&h->pending);
+    if (it && it->v == p) front_done(h);
     h->st.objects_finalized++;
     return false;
 }
@@ -295,7 +308,8 @@ static bool run_front(tt_thread *t)
 size_t tt__run_pending(tt_thread *t, size_t budget)
 {
     tt_heap *h = t->heap;
-    if (h->running_cleanups || h->cleanup_depth) return 0;
+    TT__LOCKED(h);
+    if (h->running_cleanups || t->cleanup_depth) return 0;
     h->running_cleanups = true;
     size_t n = 0;
     while (h->pending.count && (budget == 0 || n < budget))
@@ -315,7 +329,9 @@ size_t tt_pending_cleanups(tt_thread *t)
 {
     int code;
     tt_heap *h = tt__enter(t, TT_HERE, &code);
-    return h ? h->pending.count : 0;
+    if (!h) return 0;
+    TT__LOCKED(h);
+    return h->pending.count;
 }
 
 size_t tt_collect_and_release_at(tt_thread *t, const char *file, int line)
@@ -323,9 +339,12 @@ size_t tt_collect_and_release_at(tt_thread *t, const char *file, int line)
     int code;
     tt_heap *h = tt__enter(t, file, line, &code);
     if (!h) return 0;
+    TT__LOCKED(h);
     size_t before = h->ext_freed;
-    tt__collect(h);
+    while (!tt__collect(h, t)) {
+    }
     tt__run_pending(t, 0);
+    /* With a finalizer thread, it may be the one running the queue now. */
     return h->ext_freed - before;
 }
 
@@ -351,6 +370,7 @@ tt_guardian *tt_guardian_new_at(tt_thread *t, const char *file, int line)
     int code;
     tt_heap *h = tt__enter(t, file, line, &code);
     if (!h) return NULL;
+    TT__LOCKED(h);
     tt_guardian *g = calloc(1, sizeof *g);
     if (!g) {
         tt__fail(TT_ENOMEM, file, line, "tt_guardian_new: out of memory");
@@ -358,6 +378,7 @@ tt_guardian *tt_guardian_new_at(tt_thread *t, const char *file, int line)
     }
     g->file = file;
     g->line = line;
+    g->heap = h;
     g->next = h->guardians;
     if (h->guardians) h->guardians->prev = g;
     h->guardians = g;
@@ -370,6 +391,7 @@ int tt_guardian_add_at(tt_thread *t, tt_guardian *g, tt_ref obj, const char *fil
     int code;
     if (!guardian_arg(t, g, "tt_guardian_add", file, line, &code)) return code;
     tt_heap *h = t->heap;
+    TT__LOCKED(h);
     if (obj.bits == 0 || (obj.bits & 7))
         return tt__fail(TT_EINVAL, file, line, "tt_guardian_add: null or misaligned reference");
     const char *why = h->checked ? tt__object_problem(h, obj.bits) : NULL;
@@ -385,6 +407,7 @@ tt_ref tt_guardian_next_at(tt_thread *t, tt_guardian *g, const char *file, int l
 {
     int code;
     if (!guardian_arg(t, g, "tt_guardian_next", file, line, &code)) return TT_NULL;
+    TT__LOCKED(t->heap);
     struct tt__pend *it = queue_front(&g->q);
     if (!it) return TT_NULL;
     tt_ref r = {(uintptr_t)it->v};
@@ -394,7 +417,10 @@ tt_ref tt_guardian_next_at(tt_thread *t, tt_guardian *g, const char *file, int l
 
 size_t tt_guardian_pending(tt_guardian *g)
 {
-    return g && g->sig == TT__GUARDIAN_SIG ? g->q.count : 0;
+    if (!g || g->sig != TT__GUARDIAN_SIG) return 0;
+    tt_heap *h = g->heap;
+    TT__LOCKED(h);
+    return g->q.count;
 }
 
 static void guardian_unlink(tt_heap *h, tt_guardian *g)
@@ -414,6 +440,7 @@ int tt_guardian_free_at(tt_thread *t, tt_guardian *g, const char *file, int line
     int code;
     if (!guardian_arg(t, g, "tt_guardian_free", file, line, &code)) return code;
     tt_heap *h = t->heap;
+    TT__LOCKED(h);
     /* Registrations naming g go; what g holds goes to the pending queue. */
     for (size_t i = 0; i < h->ce_len; i++)
         if (h->ce[i].w && tt__ce_fn(h->ce[i].w) == TT__FN_GUARDIAN && h->ce[i].env == g)
@@ -494,11 +521,12 @@ void tt__finalize_shutdown(tt_heap *h)
 {
     if (h->checked) leak_report(h);
     if (h->cfg.fast_close) return;
-    tt_thread *t = tt_thread_attach_at(h, "tt_heap_close", 0);
+    tt_thread *t = tt__thread_attach(h, true, "tt_heap_close", 0);
     if (!t) {
         tt__report(h, "close", "cleanups not run at close: no memory to attach a thread");
         return;
     }
+    TT__LOCKED(h);
     /* Objects already found dead go first, in their dependency order. */
     tt__run_pending(t, 0);
     /* Then every cleanup still registered, newest registration first. A
@@ -511,7 +539,7 @@ void tt__finalize_shutdown(tt_heap *h)
                                "the rest are not run", runs);
     h->running_cleanups = false;
     tt__run_pending(t, 0); /* weak callbacks queued by collections at close */
-    tt_thread_detach_at(t, "tt_heap_close", 0);
+    tt__thread_detach(t, 1);
 }
 
 void tt__finalize_finish(tt_heap *h)

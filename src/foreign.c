@@ -48,8 +48,17 @@ void tt__foreign_release(tt_heap *h, uintptr_t p)
 void tt__foreign_cleanup_point(tt_thread *t)
 {
     tt_heap *h = t->heap;
-    if (!h->cfg.explicit_cleanups_only && h->pending.count && !h->running_cleanups)
+    /* A finalizer thread runs the queue itself. */
+    if (!h->cfg.explicit_cleanups_only && !h->fin_started && h->pending.count && !h->running_cleanups)
         tt__run_pending(t, 0);
+}
+
+void tt__foreign_disown(tt_thread *t, uintptr_t p)
+{
+    tt_heap *h = t->heap;
+    uint32_t base = tt__cleanup_head(h, p);
+    h->ce[base - 1].w = tt__ce_with_fn(h->ce[base - 1].w, TT__FN_NONE);
+    tt__cleanup_run_one(t, p);
 }
 
 static bool over_limit(const tt_heap *h, size_t bytes)
@@ -67,11 +76,12 @@ static int make_room(tt_thread *t, size_t bytes, const char *fname, const char *
     tt_heap *h = t->heap;
     if (h->alloc_since_gc + h->ext_since_gc + bytes >= h->threshold) {
         h->st.collections_external++;
-        tt__collect(h);
+        tt__collect(h, t);
     }
     tt__foreign_cleanup_point(t);
     if (over_limit(h, bytes)) {
-        tt__collect(h);
+        while (!tt__collect(h, t)) {
+        }
         tt__foreign_cleanup_point(t);
         if (over_limit(h, bytes))
             return tt__fail(TT_ENOMEM, file, line,
@@ -103,9 +113,11 @@ static tt_ref make_foreign(tt_thread *t, uint32_t fn, uintptr_t flags, void *env
     }
     tt_ref r = tt__alloc_slow(t, &tt_foreign_type, 0, 0, file, line);
     if (r.bits == 0) return TT_NULL;
-    /* The reservation survives the allocation: collections never shrink
-     * the log or the maps. */
-    (void)tt__cleanup_add(h, r.bits, fn, TT__CE_BASE | flags, env, file, line);
+    /* The allocation may have let other threads use the reservation. */
+    if (tt__cleanup_add(h, r.bits, fn, TT__CE_BASE | flags, env, file, line) != TT_OK) {
+        tt__fail(TT_ENOMEM, file, line, "%s: out of memory for the cleanup log", fname);
+        return TT_NULL;
+    }
     return r;
 }
 
@@ -122,6 +134,7 @@ static int intern_or_fail(tt_heap *h, tt_cleanup_fn fn, uint32_t *id, const char
 tt_ref tt_foreign_new_at(tt_thread *t, void *addr, size_t external_bytes, tt_cleanup_fn fn,
                          void *env, const char *file, int line)
 {
+    TT__LOCKED_T(t);
     int code;
     tt_heap *h = tt__enter(t, file, line, &code);
     uint32_t id;
@@ -139,6 +152,7 @@ tt_ref tt_foreign_new_at(tt_thread *t, void *addr, size_t external_bytes, tt_cle
 tt_ref tt_foreign_alloc_at(tt_thread *t, size_t external_bytes, void *(*alloc)(void *ctx),
                            void *ctx, tt_cleanup_fn dealloc, void *env, const char *file, int line)
 {
+    TT__LOCKED_T(t);
     int code;
     tt_heap *h = tt__enter(t, file, line, &code);
     if (!h) return TT_NULL;
@@ -168,9 +182,7 @@ tt_ref tt_foreign_alloc_at(tt_thread *t, size_t external_bytes, void *(*alloc)(v
     if (!p) {
         /* Nothing to deallocate: the base (its only entry) releases the
          * object without calling dealloc. */
-        uint32_t base = tt__cleanup_head(h, r.bits);
-        h->ce[base - 1].w = tt__ce_with_fn(h->ce[base - 1].w, TT__FN_NONE);
-        tt__cleanup_run_one(t, r.bits);
+        tt__foreign_disown(t, r.bits);
         tt__fail(TT_ENOMEM, file, line, "tt_foreign_alloc: the allocator returned NULL");
         return TT_NULL;
     }
@@ -215,6 +227,7 @@ void *tt_foreign_allocate_at(tt_thread *t, tt_ref obj, size_t external_bytes,
                              void *(*alloc)(void *ctx), void *ctx, tt_cleanup_fn dealloc, void *env,
                              const char *file, int line)
 {
+    TT__LOCKED_T(t);
     int code;
     struct tt__foreign *fp = foreign_arg(t, obj, true, "tt_foreign_allocate", file, line, &code);
     if (!fp) return NULL;
@@ -274,6 +287,7 @@ void *tt_foreign_allocate_at(tt_thread *t, tt_ref obj, size_t external_bytes,
 
 void *tt_foreign_addr_at(tt_thread *t, tt_ref obj, const char *file, int line)
 {
+    TT__LOCKED_T(t);
     int code;
     struct tt__foreign *fp = foreign_arg(t, obj, true, "tt_foreign_addr", file, line, &code);
     return fp ? fp->addr : NULL;
@@ -281,6 +295,7 @@ void *tt_foreign_addr_at(tt_thread *t, tt_ref obj, const char *file, int line)
 
 size_t tt_foreign_size(tt_thread *t, tt_ref obj)
 {
+    TT__LOCKED_T(t);
     int code;
     struct tt__foreign *fp = foreign_arg(t, obj, false, "tt_foreign_size", TT_HERE, &code);
     return fp ? fp->ext : 0;
@@ -288,6 +303,7 @@ size_t tt_foreign_size(tt_thread *t, tt_ref obj)
 
 int tt_foreign_released(tt_thread *t, tt_ref obj)
 {
+    TT__LOCKED_T(t);
     int code;
     struct tt__foreign *fp = foreign_arg(t, obj, false, "tt_foreign_released", TT_HERE, &code);
     return fp ? (fp->state & TT__FOREIGN_RELEASED) != 0 : 0;
@@ -295,6 +311,7 @@ int tt_foreign_released(tt_thread *t, tt_ref obj)
 
 int tt_external_adjust_at(tt_thread *t, tt_ref obj, ptrdiff_t delta, const char *file, int line)
 {
+    TT__LOCKED_T(t);
     int code;
     struct tt__foreign *fp = foreign_arg(t, obj, true, "tt_external_adjust", file, line, &code);
     if (!fp) return code;

@@ -53,13 +53,32 @@ static bool local_valid(const tt_thread *t, tt_local l)
     return l.bits != 0 && i < t->f.local_top && t->f.local_serial[i] == (uint32_t)(l.bits >> 32);
 }
 
-static int stale_local(tt_heap *h, tt_local l, const char *op, const char *file, int line)
+/* The thread whose frames made serial s, if it is attached; NULL if none. */
+static const tt_thread *serial_owner(tt_heap *h, uint32_t s)
 {
-    if (h->checked)
+    const tt_thread *found = NULL;
+    pthread_mutex_lock(&h->world_lock);
+    for (const tt_thread *o = h->threads; o; o = o->next)
+        if (o->index == s >> 20) found = o;
+    pthread_mutex_unlock(&h->world_lock);
+    return found;
+}
+
+static int stale_local(tt_thread *t, tt_local l, const char *op, const char *file, int line)
+{
+    tt_heap *h = t->heap;
+    if (h->checked) {
+        const tt_thread *o = l.bits ? serial_owner(h, (uint32_t)(l.bits >> 32)) : NULL;
+        if (o && o != t)
+            return tt__misuse(h, TT_ESTALE, "local-other-thread", file, line,
+                              "%s of local %#llx, which belongs to a frame of another thread "
+                              "(attached at %s:%d): locals are used only by their own thread",
+                              op, (unsigned long long)l.bits, o->file ? o->file : "?", o->line);
         return tt__misuse(h, TT_ESTALE, "local-after-pop", file, line,
                           "%s of local %#llx, whose frame was popped (or which was never a local "
                           "of this thread)",
                           op, (unsigned long long)l.bits);
+    }
     return tt__fail(TT_ESTALE, file, line, "%s of a stale local (its frame was popped)", op);
 }
 
@@ -100,7 +119,7 @@ tt_local tt__frame_pop_slow(tt_thread *t, tt_frame fr, tt_local escape, const ch
     tt_ref value = TT_NULL;
     if (escape.bits) {
         if (!local_valid(t, escape)) {
-            stale_local(h, escape, "tt_frame_pop escape", file, line);
+            stale_local(t, escape, "tt_frame_pop escape", file, line);
             return (tt_local){0};
         }
         value = t->f.locals[(uint32_t)escape.bits];
@@ -170,7 +189,7 @@ tt_ref tt__local_get_slow(tt_thread *t, tt_local l, const char *file, int line)
     tt_heap *h = tt__enter(t, file, line, &code);
     if (!h) return TT_NULL;
     if (!local_valid(t, l)) {
-        stale_local(h, l, "tt_local_get", file, line);
+        stale_local(t, l, "tt_local_get", file, line);
         return TT_NULL;
     }
     return t->f.locals[(uint32_t)l.bits];
@@ -181,7 +200,7 @@ int tt__local_set_slow(tt_thread *t, tt_local l, tt_ref r, const char *file, int
     int code;
     tt_heap *h = tt__enter(t, file, line, &code);
     if (!h) return code;
-    if (!local_valid(t, l)) return stale_local(h, l, "tt_local_set", file, line);
+    if (!local_valid(t, l)) return stale_local(t, l, "tt_local_set", file, line);
     if (h->checked && r.bits) {
         const char *why = tt__object_problem(h, r.bits);
         if (why)

@@ -5,8 +5,13 @@
  * never moves once made. A slot's generation is odd while in use and even
  * while free; a handle carries the index and the generation it was made
  * with, so a freed or reused handle no longer matches its slot. Freed
- * slots go on a LIFO free list. Global slots are roots; weak slots are
- * cleared by the collector when their target dies.
+ * slots go to the freeing thread's cache, and in batches to a shared LIFO
+ * free list. Global slots are roots; weak slots are cleared by the
+ * collector (with the world stopped) when their target dies.
+ *
+ * Threads: tt_global_get/set/new/free take no lock in the common case;
+ * reading a handle races only with freeing that same handle, which the
+ * generation check catches. Weak references take the heap lock.
  */
 #include "internal.h"
 
@@ -15,24 +20,31 @@ static struct tt__hslot *slot_at(const struct tt__htable *tb, uint32_t idx)
     return &tb->segs[idx >> TT__HSEG_SHIFT][idx & (TT__HSEG_SLOTS - 1)];
 }
 
+static uint32_t nsegs(const struct tt__htable *tb) { return __atomic_load_n(&tb->nsegs, __ATOMIC_ACQUIRE); }
+static uint32_t gen_of(const struct tt__hslot *s) { return __atomic_load_n(&s->gen, __ATOMIC_ACQUIRE); }
+static tt_ref ref_of(const struct tt__hslot *s)
+{
+    return (tt_ref){__atomic_load_n(&s->ref.bits, __ATOMIC_RELAXED)};
+}
+static void set_ref(struct tt__hslot *s, tt_ref r) { __atomic_store_n(&s->ref.bits, r.bits, __ATOMIC_RELAXED); }
+
+/* Lock held. */
 static int add_segment(tt_heap *h, struct tt__htable *tb)
 {
-    if (tb->nsegs == tb->segs_cap) {
-        uint32_t cap = tb->segs_cap ? tb->segs_cap * 2 : 16;
-        if (cap > (UINT32_MAX >> TT__HSEG_SHIFT)) return TT_ENOMEM;
-        struct tt__hslot **segs = tt__pages_grow(h, tb->segs, tb->segs_cap * sizeof *segs,
-                                                 cap * sizeof *segs);
-        if (!segs) return TT_ENOMEM;
-        tb->segs = segs;
-        tb->segs_cap = cap;
+    if (!tb->segs) {
+        tb->segs = tt__pages_reserve(h, TT__HSEG_MAX * sizeof *tb->segs, TT__PAGE);
+        if (!tb->segs) return TT_ENOMEM;
     }
+    uint32_t n = tb->nsegs;
+    if (n == TT__HSEG_MAX) return TT_ENOMEM;
     struct tt__hslot *seg = tt__pages_reserve(h, TT__HSEG_SLOTS * sizeof *seg, TT__PAGE);
     if (!seg) return TT_ENOMEM;
-    uint32_t base = tb->nsegs << TT__HSEG_SHIFT;
+    uint32_t base = n << TT__HSEG_SHIFT;
     /* Thread the new slots onto the free list in index order. */
     for (uint32_t i = 0; i < TT__HSEG_SLOTS; i++)
         seg[i].next_free = i + 1 < TT__HSEG_SLOTS ? base + i + 2 : tb->free_head;
-    tb->segs[tb->nsegs++] = seg;
+    tb->segs[n] = seg;
+    __atomic_store_n(&tb->nsegs, n + 1, __ATOMIC_RELEASE);
     tb->free_head = base + 1;
     return TT_OK;
 }
@@ -41,16 +53,18 @@ void tt__htable_finish(tt_heap *h, struct tt__htable *tb)
 {
     for (uint32_t i = 0; i < tb->nsegs; i++)
         tt__pages_release(h, tb->segs[i], TT__HSEG_SLOTS * sizeof(struct tt__hslot));
-    tt__pages_release(h, tb->segs, tb->segs_cap * sizeof(struct tt__hslot *));
+    if (tb->segs) tt__pages_release(h, tb->segs, TT__HSEG_MAX * sizeof(struct tt__hslot *));
+    uint32_t kind = tb->kind;
     memset(tb, 0, sizeof *tb);
+    tb->kind = kind;
 }
 
 void tt__htable_each(struct tt__htable *tb, void (*fn)(tt_heap *, struct tt__hslot *), tt_heap *h)
 {
-    for (uint32_t s = 0; s < tb->nsegs; s++) {
+    for (uint32_t s = 0, n = nsegs(tb); s < n; s++) {
         struct tt__hslot *seg = tb->segs[s];
         for (uint32_t i = 0; i < TT__HSEG_SLOTS; i++)
-            if (seg[i].gen & 1) fn(h, &seg[i]);
+            if (gen_of(&seg[i]) & 1) fn(h, &seg[i]);
     }
 }
 
@@ -58,9 +72,10 @@ void tt__htable_each(struct tt__htable *tb, void (*fn)(tt_heap *, struct tt__hsl
 static struct tt__hslot *lookup(const struct tt__htable *tb, uint64_t bits)
 {
     uint32_t idx1 = (uint32_t)bits;
-    if (idx1 == 0 || idx1 - 1 >= (tb->nsegs << TT__HSEG_SHIFT)) return NULL;
+    if (idx1 == 0 || idx1 - 1 >= (nsegs(tb) << TT__HSEG_SHIFT)) return NULL;
     struct tt__hslot *s = slot_at(tb, idx1 - 1);
-    return s->gen == (uint32_t)(bits >> 32) && (s->gen & 1) ? s : NULL;
+    uint32_t g = gen_of(s);
+    return g == (uint32_t)(bits >> 32) && (g & 1) ? s : NULL;
 }
 
 struct kind {
@@ -70,6 +85,49 @@ struct kind {
 };
 static const struct kind GLOBAL = {"global", "global-after-free", "global-double-free"};
 static const struct kind WEAK = {"weak", "weak-after-free", "weak-double-free"};
+
+/* ---- the per-thread caches of free slots ----
+ *
+ * A thread takes free slots from the shared free list a batch at a time,
+ * and gives freed ones to its own cache, so that most tt_global_new and
+ * tt_global_free calls touch no lock and no line another thread writes. */
+
+#define BATCH (TT__HCACHE_MAX / 2)
+
+/* Fill t's cache from the shared list; 0 or TT_ENOMEM. */
+static int cache_fill(tt_thread *t, struct tt__htable *tb)
+{
+    tt_heap *h = t->heap;
+    struct tt__hcache *c = &t->hcache[tb->kind];
+    TT__LOCKED(h);
+    while (c->n < BATCH) {
+        if (tb->free_head == 0 && add_segment(h, tb) != TT_OK) break;
+        uint32_t idx = tb->free_head - 1;
+        tb->free_head = slot_at(tb, idx)->next_free;
+        c->idx[c->n++] = idx;
+    }
+    return c->n ? TT_OK : TT_ENOMEM;
+}
+
+/* Give n slots of t's cache back to the shared list. */
+static void cache_spill(tt_thread *t, struct tt__htable *tb, uint32_t n)
+{
+    tt_heap *h = t->heap;
+    struct tt__hcache *c = &t->hcache[tb->kind];
+    TT__LOCKED(h);
+    while (n-- && c->n) {
+        uint32_t idx = c->idx[--c->n];
+        slot_at(tb, idx)->next_free = tb->free_head;
+        tb->free_head = idx + 1;
+    }
+}
+
+void tt__hcache_flush(tt_thread *t)
+{
+    tt_heap *h = t->heap;
+    cache_spill(t, &h->globals, TT__HCACHE_MAX);
+    cache_spill(t, &h->weaks, TT__HCACHE_MAX);
+}
 
 static uint64_t handle_new(tt_thread *t, struct tt__htable *tb, const struct kind *k, tt_ref r,
                            const char *file, int line)
@@ -86,22 +144,23 @@ static uint64_t handle_new(tt_thread *t, struct tt__htable *tb, const struct kin
             return 0;
         }
     }
-    if (tb->free_head == 0 && add_segment(h, tb) != TT_OK) {
+    struct tt__hcache *c = &t->hcache[tb->kind];
+    if (c->n == 0 && cache_fill(t, tb) != TT_OK) {
         tt__fail(TT_ENOMEM, file, line, "tt_%s_new: out of memory for the handle table", k->name);
         return 0;
     }
-    uint32_t idx = tb->free_head - 1;
+    uint32_t idx = c->idx[--c->n];
     struct tt__hslot *s = slot_at(tb, idx);
-    tb->free_head = s->next_free;
-    s->gen += 1;
-    if (s->gen == 0) s->gen = 1; /* keep it odd across wrap-around */
-    s->ref = r;
+    uint32_t gen = s->gen + 1;
+    if (gen == 0) gen = 1; /* keep it odd across wrap-around */
+    set_ref(s, r);
     s->file = file;
     s->line = line;
     s->cb = NULL;
     s->cb_env = NULL;
-    tb->count++;
-    return ((uint64_t)s->gen << 32) | (idx + 1);
+    __atomic_store_n(&s->gen, gen, __ATOMIC_RELEASE);
+    __atomic_fetch_add(&tb->count, 1, __ATOMIC_RELAXED);
+    return ((uint64_t)gen << 32) | (idx + 1);
 }
 
 static struct tt__hslot *handle_use(tt_thread *t, struct tt__htable *tb, const struct kind *k,
@@ -131,13 +190,20 @@ static int handle_free(tt_thread *t, struct tt__htable *tb, const struct kind *k
     int code;
     struct tt__hslot *s = handle_use(t, tb, k, bits, true, file, line, &code);
     if (!s) return code;
-    s->gen += 1;
-    s->ref = TT_NULL;
-    s->cb = NULL;
-    s->cb_env = NULL;
-    s->next_free = tb->free_head;
-    tb->free_head = (uint32_t)bits;
-    tb->count--;
+    /* Of two threads freeing the same handle at once, one wins the slot;
+     * the other reports the double free. */
+    uint32_t gen = (uint32_t)(bits >> 32);
+    if (!__atomic_compare_exchange_n(&s->gen, &gen, gen + 1, false, __ATOMIC_ACQ_REL,
+                                     __ATOMIC_ACQUIRE)) {
+        s = handle_use(t, tb, k, bits, true, file, line, &code);
+        return code;
+    }
+    set_ref(s, TT_NULL);
+    __atomic_store_n(&s->cb, NULL, __ATOMIC_RELAXED);
+    __atomic_fetch_sub(&tb->count, 1, __ATOMIC_RELAXED);
+    struct tt__hcache *c = &t->hcache[tb->kind];
+    if (c->n == TT__HCACHE_MAX) cache_spill(t, tb, BATCH);
+    c->idx[c->n++] = (uint32_t)bits - 1;
     return TT_OK;
 }
 
@@ -151,7 +217,7 @@ tt_ref tt_global_get_at(tt_thread *t, tt_global g, const char *file, int line)
     int code;
     struct tt__hslot *s = handle_use(t, t ? &t->heap->globals : NULL, &GLOBAL, g.bits, false, file,
                                      line, &code);
-    return s ? s->ref : TT_NULL;
+    return s ? ref_of(s) : TT_NULL;
 }
 
 int tt_global_set_at(tt_thread *t, tt_global g, tt_ref r, const char *file, int line)
@@ -167,7 +233,7 @@ int tt_global_set_at(tt_thread *t, tt_global g, tt_ref r, const char *file, int 
                               "tt_global_set of %p, which is not a live object of this heap: %s",
                               (void *)r.bits, why);
     }
-    s->ref = r;
+    set_ref(s, r);
     return TT_OK;
 }
 
@@ -176,8 +242,11 @@ int tt_global_free_at(tt_thread *t, tt_global g, const char *file, int line)
     return handle_free(t, t ? &t->heap->globals : NULL, &GLOBAL, g.bits, file, line);
 }
 
+/* Weak references take the heap lock: their callbacks are shared with the
+ * collector, which queues them, and the context that runs them. */
 tt_weak tt_weak_new_at(tt_thread *t, tt_ref r, const char *file, int line)
 {
+    TT__LOCKED_T(t);
     return (tt_weak){handle_new(t, t ? &t->heap->weaks : NULL, &WEAK, r, file, line)};
 }
 
@@ -186,11 +255,12 @@ tt_ref tt_weak_get_at(tt_thread *t, tt_weak w, const char *file, int line)
     int code;
     struct tt__hslot *s =
         handle_use(t, t ? &t->heap->weaks : NULL, &WEAK, w.bits, false, file, line, &code);
-    return s ? s->ref : TT_NULL;
+    return s ? ref_of(s) : TT_NULL;
 }
 
 int tt_weak_free_at(tt_thread *t, tt_weak w, const char *file, int line)
 {
+    TT__LOCKED_T(t);
     return handle_free(t, t ? &t->heap->weaks : NULL, &WEAK, w.bits, file, line);
 }
 
@@ -201,6 +271,7 @@ tt_weak tt_weak_new_cb_at(tt_thread *t, tt_ref r, tt_weak_fn fn, void *env, cons
         tt__fail(TT_EINVAL, file, line, "tt_weak_new_cb: null callback");
         return (tt_weak){0};
     }
+    TT__LOCKED_T(t);
     tt_weak w = tt_weak_new_at(t, r, file, line);
     if (w.bits) {
         struct tt__hslot *s = lookup(&t->heap->weaks, w.bits);
@@ -213,12 +284,12 @@ tt_weak tt_weak_new_cb_at(tt_thread *t, tt_ref r, tt_weak_fn fn, void *env, cons
 void tt__weaks_clear_dead(tt_heap *h)
 {
     struct tt__htable *tb = &h->weaks;
-    for (uint32_t g = 0; g < tb->nsegs; g++) {
+    for (uint32_t g = 0, n = nsegs(tb); g < n; g++) {
         struct tt__hslot *seg = tb->segs[g];
         for (uint32_t i = 0; i < TT__HSEG_SLOTS; i++) {
             struct tt__hslot *s = &seg[i];
             if (!(s->gen & 1) || !s->ref.bits || tt__is_marked(s->ref.bits)) continue;
-            s->ref = TT_NULL;
+            set_ref(s, TT_NULL);
             /* If the queue cannot grow, the callback is lost, not run twice. */
             if (s->cb) {
                 uint64_t bits = ((uint64_t)s->gen << 32) | ((g << TT__HSEG_SHIFT) + i + 1);

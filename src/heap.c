@@ -118,15 +118,33 @@ tt_heap *tt_heap_open(const tt_config *cfg)
     h->checked = TT__CHECKS_BUILT &&
                  (c.checked == TT_CHECKED_ON || (c.checked == TT_CHECKED_DEFAULT && env_checked()));
     h->threshold = c.initial_size;
-    if (tt__mark_init(h) != 0 || tt__space_init(h) != 0) {
+    h->globals.kind = 0;
+    h->weaks.kind = 1;
+    if (tt__world_init(h) != TT_OK) {
+        free(h);
+        tt__fail(TT_ENOMEM, NULL, 0, "tt_heap_open: no memory for the heap's locks");
+        return NULL;
+    }
+    if (tt__mark_init(h) != 0 || tt__space_init(h) != 0 || tt__thread_exit_key_init(h) != 0) {
+        if (h->has_exit_key) pthread_key_delete(h->exit_key);
         tt__space_finish(h);
         tt__mark_finish(h);
+        tt__world_finish(h);
         free(h);
         tt__fail(TT_ENOMEM, NULL, 0, "tt_heap_open: out of memory for the first chunk");
         return NULL;
     }
     tt__stats_footprint(h);
     h->sig = TT__HEAP_SIG;
+    if (c.finalizer_thread && tt__finalizer_start(h) != TT_OK) {
+        int code = tt_last_error()->code;
+        char msg[sizeof tt_last_error()->message];
+        memcpy(msg, tt_last_error()->message, sizeof msg);
+        h->cfg.finalizer_thread = 0;
+        tt_heap_close(h);
+        tt__fail(code, NULL, 0, "%s", msg);
+        return NULL;
+    }
     return h;
 }
 
@@ -142,8 +160,21 @@ void tt_heap_close(tt_heap *h)
             tt__misuse(NULL, TT_EINVAL, "bad-heap", NULL, 0, "tt_heap_close of something that is not a heap");
         return;
     }
+    /* Threads still attached are closed with the heap: no collection waits
+     * for them any more (their locals stay roots until the end). */
+    pthread_mutex_lock(&h->world_lock);
+    for (tt_thread *t = h->threads; t; t = t->next)
+        if (t != h->fin_t) __atomic_store_n(&t->state, TT__TS_IDLE, __ATOMIC_SEQ_CST);
+    pthread_mutex_unlock(&h->world_lock);
+    /* The finalizer thread runs what is queued, then stops. */
+    tt__finalizer_stop(h);
+    if (h->has_exit_key) {
+        pthread_key_delete(h->exit_key);
+        h->has_exit_key = false;
+    }
     /* Cleanups run while the heap is whole: they may use it. */
     tt__finalize_shutdown(h);
+    tt__mark_workers_stop(h);
     h->sig = TT__HEAP_DEAD;
     while (h->threads) {
         tt_thread *t = h->threads;
@@ -160,6 +191,7 @@ void tt_heap_close(tt_heap *h)
     tt__space_finish(h);
     tt__mark_finish(h);
     tt__ptrset_free(&h->types_seen);
+    tt__world_finish(h);
     tt__retire(h, h);
 }
 

@@ -23,6 +23,7 @@
 #error "src/internal.h is internal to tether: include <tether.h> instead"
 #endif
 
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -239,15 +240,23 @@ struct tt__hslot {
 
 #define TT__HSEG_SHIFT 10
 #define TT__HSEG_SLOTS (1u << TT__HSEG_SHIFT)
+#define TT__HSEG_MAX 16384u /* segments: 16 M handles of each kind */
 
+/* `segs` is reserved whole on first use and never moves, so readers on
+ * other threads index it without the lock; `nsegs` is published (release)
+ * after its segment. A slot's `gen` and `ref` are accessed atomically;
+ * the rest belongs to whoever holds the slot. */
 struct tt__htable {
     struct tt__hslot **segs;
-    uint32_t nsegs, segs_cap;
-    uint32_t free_head; /* index + 1, 0 = none */
-    uint32_t count;     /* in use */
+    uint32_t nsegs;     /* atomic */
+    uint32_t free_head; /* index + 1, 0 = none; under the heap lock */
+    uint64_t count;     /* in use; atomic */
+    uint32_t kind;      /* 0 globals, 1 weak references: the thread cache used */
 };
 
 TT_HIDDEN void tt__htable_finish(tt_heap *h, struct tt__htable *tb);
+/* Give a detaching thread's cached free slots back to the tables. */
+TT_HIDDEN void tt__hcache_flush(tt_thread *t);
 /* Clear weak references whose target is unmarked; queue their callbacks. */
 TT_HIDDEN void tt__weaks_clear_dead(tt_heap *h);
 /* The callback of weak w, taken (so it runs once); false if w was freed. */
@@ -317,6 +326,7 @@ struct tt__pend {
     uint64_t v; /* object payload address or weak handle bits */
     uint32_t kind;
     uint32_t pad_;
+    uint64_t found_ns; /* when the collection that queued it found it */
 };
 
 /* A FIFO of pending items (ring buffer). Guardians have one each. */
@@ -327,6 +337,7 @@ struct tt__queue {
 
 struct tt_guardian {
     uint64_t sig;
+    tt_heap *heap;
     tt_guardian *next, *prev;
     struct tt__queue q;
     const char *file;
@@ -337,6 +348,7 @@ struct tt_guardian {
 
 struct tt_wtable {
     uint64_t sig;
+    tt_heap *heap;
     tt_wtable *next, *prev;
     tt__u64map map; /* foreign address -> wrapper payload address */
     const char *file;
@@ -348,6 +360,21 @@ struct tt_wtable {
 /* ------------------------------------------------------------------ */
 /* Threads and the heap                                                 */
 
+/* A thread's state, read by collectors (atomically). Every state but
+ * RUNNING lets a collection proceed without the thread. */
+enum { TT__TS_RUNNING = 0, /* may touch the heap: a collection waits for it */
+       TT__TS_PARKED,      /* stopped at a safepoint until the collection ends */
+       TT__TS_FOREIGN,     /* inside a foreign region */
+       TT__TS_IDLE };      /* internal: the finalizer thread waiting, a heap closing */
+
+/* A thread's cache of free handle slots (handles.c): most tt_global_new
+ * and _free calls take and give slots here, without the heap lock. */
+#define TT__HCACHE_MAX 128u
+struct tt__hcache {
+    uint32_t n;
+    uint32_t idx[TT__HCACHE_MAX];
+};
+
 struct tt_thread {
     struct tt__fast f; /* must be first: the inline paths read it */
     tt_heap *heap;
@@ -356,7 +383,15 @@ struct tt_thread {
     uintptr_t run_start[TT__NCLASSES]; /* start of the current run, for accounting */
     const char *file; /* where it was attached */
     int line;
-    int dead_reason;  /* TT__SLOW_DEAD: 1 detached, 2 heap closed */
+    int dead_reason;  /* TT__SLOW_DEAD: 1 detached, 2 heap closed, 3 OS thread exited */
+    pthread_t owner;  /* the OS thread that attached it */
+    uint32_t state;   /* TT__TS_*, atomic */
+    uint32_t index;   /* attach number: frame serials start at index << 20 */
+    uint32_t cleanup_depth; /* cleanups on this thread's stack: queues are not run inside */
+    bool internal;    /* attached by tether (close, the finalizer thread) */
+    const char *region_file; /* where the current foreign region was entered */
+    int region_line;
+    struct tt__hcache hcache[2]; /* globals, weak references */
 };
 
 struct tt_tracer {
@@ -365,12 +400,52 @@ struct tt_tracer {
     void *ctx;
 };
 
+/* Log-linear histogram of nanoseconds: 8 sub-buckets per power of two. */
+#define TT__HIST_BUCKETS (64 * 8)
+struct tt__hist {
+    uint64_t count, max;
+    uint32_t b[TT__HIST_BUCKETS];
+};
+TT_HIDDEN void tt__hist_add(struct tt__hist *hs, uint64_t ns);
+TT_HIDDEN uint64_t tt__hist_percentile(const struct tt__hist *hs, double q);
+
+struct tt__markpool;
+
 struct tt_heap {
     uint64_t sig;
     tt_config cfg;
     tt_page_hooks pages;
     bool checked;
     bool collecting;
+
+    /* The heap lock (world.c): every out-of-line path that touches shared
+     * state holds it; it is recursive for the holding OS thread, and let go
+     * around user code and while the thread waits for a collection. A
+     * collection holds it with every other thread stopped. */
+    pthread_mutex_t lock;
+    uintptr_t lock_owner;        /* pthread_self of the holder, 0; atomic */
+    unsigned lock_depth;
+    /* Stopping the world (world.c): `world_lock` guards the thread list
+     * and the thread states' transitions out of RUNNING-with-a-stop. */
+    pthread_mutex_t world_lock;
+    pthread_cond_t stopped_cv;   /* a thread left RUNNING while stopping */
+    pthread_cond_t resume_cv;    /* the stop is over */
+    uint32_t stopping;           /* atomic: a collector is stopping the world */
+    size_t nthreads;
+    struct tt__hist ttsp;        /* time to safepoint */
+    pthread_key_t exit_key;      /* OS thread -> its tt_thread (exit check) */
+    bool has_exit_key;
+
+    /* The finalizer thread (finalizer.c). */
+    pthread_t fin_thread;
+    bool fin_started, fin_stop, fin_ready;
+    pthread_cond_t fin_cv;       /* with `lock`: the queue has work, or stop */
+    tt_thread *fin_t;
+    struct tt__hist fin_latency;
+    uint64_t found_ns;           /* when the current collection found the dead */
+
+    /* Parallel marking (mark.c). */
+    struct tt__markpool *mp;
 
     /* small space */
     struct tt__chunk *chunks;
@@ -422,7 +497,6 @@ struct tt_heap {
     /* finalization (finalize.c) */
     struct tt__queue pending;
     bool running_cleanups;       /* the pending queue is being run */
-    uint32_t cleanup_depth;      /* cleanups on the stack: queues are not run inside */
     tt_guardian *guardians;
     uintptr_t *fin_objs;         /* scratch during a collection */
     size_t fin_cap;
@@ -455,13 +529,76 @@ TT_HIDDEN void tt__retire(tt_heap *h, void *desc);
  * after reporting a dead thread or heap (error code in *code). */
 TT_HIDDEN tt_heap *tt__enter(tt_thread *t, const char *file, int line, int *code);
 TT_HIDDEN void tt__thread_free(tt_thread *t, int reason);
+/* Attach the calling OS thread; `internal`: for tether's own use (close,
+ * the finalizer thread), not recorded as the OS thread's attachment. */
+TT_HIDDEN tt_thread *tt__thread_attach(tt_heap *h, bool internal, const char *file, int line);
+/* Detach t (any state but dead); reason as in dead_reason. */
+TT_HIDDEN void tt__thread_detach(tt_thread *t, int reason);
+TT_HIDDEN int tt__thread_exit_key_init(tt_heap *h);
 TT_HIDDEN int tt__locals_reserve(tt_thread *t, uint64_t need);
 
 /* alloc.c */
 TT_HIDDEN size_t tt__object_bytes(const tt_type *ty, uintptr_t payload);
 
-/* collect.c */
-TT_HIDDEN void tt__collect(tt_heap *h);
+/* world.c: the heap lock, stopping the world, safepoints. */
+TT_HIDDEN int tt__world_init(tt_heap *h);
+TT_HIDDEN void tt__world_finish(tt_heap *h);
+TT_HIDDEN void tt__lock(tt_heap *h);
+TT_HIDDEN void tt__unlock(tt_heap *h);
+TT_HIDDEN bool tt__lock_held(tt_heap *h);
+/* Let go of the lock entirely (around user code, before waiting); returns
+ * the depth to give tt__relock. 0 if this OS thread did not hold it. */
+TT_HIDDEN unsigned tt__unlock_all(tt_heap *h);
+TT_HIDDEN void tt__relock(tt_heap *h, unsigned depth);
+static inline tt_heap *tt__lock_ret(tt_heap *h)
+{
+    tt__lock(h);
+    return h;
+}
+static inline void tt__guard_release(tt_heap **hp)
+{
+    if (*hp) tt__unlock(*hp);
+}
+/* Hold h's lock until the end of the enclosing block. */
+#define TT__LOCKED(h) \
+    tt_heap *tt__guard_ __attribute__((cleanup(tt__guard_release), unused)) = tt__lock_ret(h)
+static inline tt_heap *tt__lock_thread(tt_thread *t)
+{
+    if (!t || t->f.sig != TT__THREAD_SIG) return NULL;
+    tt__lock(t->heap);
+    return t->heap;
+}
+/* Hold the lock of t's heap (if t is a live thread) until the end of the
+ * enclosing block; the entry checks then report a bad t as usual. */
+#define TT__LOCKED_T(t) \
+    tt_heap *tt__guard_ __attribute__((cleanup(tt__guard_release), unused)) = tt__lock_thread(t)
+/* Run user code without the lock: TT__USER(h, fn(args)). */
+#define TT__USER(h, call)                     \
+    do {                                      \
+        unsigned tt__d_ = tt__unlock_all(h);  \
+        call;                                 \
+        tt__relock((h), tt__d_);              \
+    } while (0)
+/* Stop at a safepoint if a collection waits for t (lock let go meanwhile). */
+TT_HIDDEN void tt__safepoint(tt_thread *t);
+/* Stop every other attached thread (the lock let go while waiting, held on
+ * return). False if another thread was collecting: t waited for it and the
+ * world runs again. */
+TT_HIDDEN bool tt__world_stop(tt_heap *h, tt_thread *t);
+TT_HIDDEN void tt__world_resume(tt_heap *h);
+/* Link and unlink a thread in the heap's list (lock held). */
+TT_HIDDEN void tt__world_link(tt_heap *h, tt_thread *t);
+TT_HIDDEN void tt__world_unlink(tt_heap *h, tt_thread *t);
+/* Set t's state; wakes a waiting collector. To RUNNING: waits out a stop. */
+TT_HIDDEN void tt__thread_set_state(tt_thread *t, uint32_t state);
+static inline uint32_t tt__thread_state(const tt_thread *t)
+{
+    return __atomic_load_n(&t->state, __ATOMIC_SEQ_CST);
+}
+
+/* collect.c: a full collection on thread t, lock held. Returns false if
+ * another thread's collection ran instead (t waited for it). */
+TT_HIDDEN bool tt__collect(tt_heap *h, tt_thread *t);
 /* Is the object at payload p marked? (valid during and after a collection) */
 static inline bool tt__is_marked(uintptr_t p)
 {
@@ -494,9 +631,14 @@ static inline bool tt__set_mark(uintptr_t p) { return tt__set_mark_hdr(p, ((cons
 /* mark.c */
 TT_HIDDEN int tt__mark_init(tt_heap *h);
 TT_HIDDEN void tt__mark_finish(tt_heap *h);
+/* Stop the helper threads of parallel marking (close). */
+TT_HIDDEN void tt__mark_workers_stop(tt_heap *h);
 TT_HIDDEN void tt__mark_root(tt_heap *h, uintptr_t p);
 TT_HIDDEN void tt__mark_drain(tt_heap *h);
 TT_HIDDEN void tt__trace_object(tt_heap *h, uintptr_t p, tt_tracer *tr);
+
+/* verify.c: the verifier inside a collection (verify_collections). */
+TT_HIDDEN void tt__verify_stopped(tt_heap *h);
 
 /* check.c */
 /* NULL if p is a live object of h; otherwise why not. Never faults. */
@@ -534,6 +676,9 @@ TT_HIDDEN bool tt__is_foreign(uintptr_t p);
 TT_HIDDEN void tt__foreign_release(tt_heap *h, uintptr_t p);
 /* Run pending cleanups if this heap runs them at foreign-memory calls. */
 TT_HIDDEN void tt__foreign_cleanup_point(tt_thread *t);
+/* Release a new foreign object without calling its base cleanup: it turned
+ * out not to own its address. */
+TT_HIDDEN void tt__foreign_disown(tt_thread *t, uintptr_t p);
 
 /* finalize.c */
 TT_HIDDEN void tt__finalize_mark_roots(tt_heap *h);
@@ -552,6 +697,10 @@ TT_HIDDEN void tt__finalize_shutdown(tt_heap *h);
 TT_HIDDEN void tt__finalize_finish(tt_heap *h);
 TT_HIDDEN void tt__report(tt_heap *h, const char *what, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+/* finalizer.c: the finalizer thread. */
+TT_HIDDEN int tt__finalizer_start(tt_heap *h);
+TT_HIDDEN void tt__finalizer_stop(tt_heap *h);
 
 /* ephemeron.c */
 TT_HIDDEN void tt__ephemeron_found(tt_heap *h, uintptr_t p);
@@ -578,6 +727,7 @@ struct tt__sroot {
     tt_static_key key;  /* of the entry it was built for */
     uint64_t serial;    /* the entry's serial then; 0 once dropped */
     uintptr_t obj;      /* 0 while its build runs */
+    const tt_thread *builder; /* the thread running the build */
 };
 TT_HIDDEN void tt__static_roots_mark(tt_heap *h);
 TT_HIDDEN void tt__static_roots_each(tt_heap *h, void (*fn)(void *ctx, tt_ref r), void *ctx);

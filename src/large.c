@@ -16,7 +16,7 @@ tt_ref tt__large_alloc(tt_thread *t, const tt_type *ty, size_t bytes, const char
     }
     bool collected = false;
     if (h->alloc_since_gc + h->ext_since_gc + bytes >= h->threshold) {
-        tt__collect(h);
+        tt__collect(h, t);
         collected = true;
     }
     for (;;) {
@@ -53,7 +53,8 @@ tt_ref tt__large_alloc(tt_thread *t, const tt_type *ty, size_t bytes, const char
                      bytes, h->committed + h->large_bytes, h->cfg.max_size);
             return TT_NULL;
         }
-        tt__collect(h);
+        while (!tt__collect(h, t)) {
+        }
         collected = true;
     }
 }

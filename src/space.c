@@ -216,7 +216,7 @@ int tt__space_refill(tt_thread *t, uint32_t cls, const char *file, int line)
     retire_run(t, cls);
     for (;;) {
         if (!collected && h->alloc_since_gc + h->ext_since_gc >= h->threshold) {
-            tt__collect(h);
+            tt__collect(h, t);
             collected = true;
         }
         struct tt__block *b = t->cur_block[cls];
@@ -239,7 +239,9 @@ int tt__space_refill(tt_thread *t, uint32_t cls, const char *file, int line)
                 return tt__fail(TT_ENOMEM, file, line,
                                 "out of memory: heap at %zu bytes of %zu after a full collection",
                                 h->committed + h->large_bytes, h->cfg.max_size);
-            tt__collect(h);
+            /* Only a collection of our own may justify a TT_ENOMEM. */
+            while (!tt__collect(h, t)) {
+            }
             collected = true;
             continue;
         }

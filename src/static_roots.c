@@ -16,6 +16,8 @@
  */
 #include <stdlib.h>
 
+#include <sched.h>
+
 #include "internal.h"
 
 static bool still_registered(const struct tt__sroot *r)
@@ -90,12 +92,13 @@ static int add_record(tt_heap *h, const tt_static *e, uint64_t serial, size_t *i
     }
     if (tt__u64map_put(&h->sroot_ix, serial, h->nsroots + 1) != 0) return TT_ENOMEM;
     *index = h->nsroots;
-    h->sroots[h->nsroots++] = (struct tt__sroot){tt_static_key_of(e), serial, 0};
+    h->sroots[h->nsroots++] = (struct tt__sroot){tt_static_key_of(e), serial, 0, NULL};
     return TT_OK;
 }
 
 tt_ref tt_static_object_at(tt_thread *t, const tt_static *e, const char *file, int line)
 {
+    TT__LOCKED_T(t);
     int code;
     tt_heap *h = tt__enter(t, file, line, &code);
     if (!h) return TT_NULL;
@@ -110,9 +113,21 @@ tt_ref tt_static_object_at(tt_thread *t, const tt_static *e, const char *file, i
         return TT_NULL;
     }
     uint64_t ix;
-    if (tt__u64map_get(&h->sroot_ix, serial, &ix)) {
+    while (tt__u64map_get(&h->sroot_ix, serial, &ix)) {
         uintptr_t obj = h->sroots[ix - 1].obj;
         if (TT_LIKELY(obj)) return (tt_ref){obj};
+        if (h->sroots[ix - 1].builder != t) {
+            /* Another thread is building it: wait for its result, as a
+             * safepoint, so that its build can collect. */
+            TT__USER(h, tt__safepoint(t); sched_yield());
+            if (tt__static_serial(e) != serial) {
+                tt__fail(TT_ENOTFOUND, file, line,
+                         "tt_static_object: static entry %s.%s.%s was unregistered while built",
+                         e->ns, e->module, e->name);
+                return TT_NULL;
+            }
+            continue;
+        }
         tt__fail(TT_ESTATE, file, line,
                  "tt_static_object: the object of %s.%s.%s is asked for while it is being built "
                  "(a cycle of build functions)",
@@ -128,7 +143,9 @@ tt_ref tt_static_object_at(tt_thread *t, const tt_static *e, const char *file, i
      * back if the build succeeds, so a successful call changes nothing. */
     tt_error saved = *tt_last_error();
     tt_clear_error();
-    tt_ref obj = e->build(t, e);
+    h->sroots[i].builder = t;
+    tt_ref obj;
+    TT__USER(h, obj = e->build(t, e));
     /* The build may have added records (and moved the array): find ours
      * again by its serial. */
     if (!tt__u64map_get(&h->sroot_ix, serial, &ix)) return TT_NULL; /* cannot happen */

@@ -42,20 +42,35 @@ static uint64_t percentile(const tt_stats *s, double q)
     return s->pause_ns_max;
 }
 
-void tt_heap_stats(const tt_heap *h, tt_stats *out)
+void tt_heap_stats(const tt_heap *ch, tt_stats *out)
 {
+    tt_heap *h = (tt_heap *)ch;
+    TT__LOCKED(h);
     *out = h->st;
     /* Runs are counted whole when handed out; the unused tails of the runs
-     * threads hold now were not allocated yet. */
+     * threads hold now were not allocated yet. Only the calling OS thread's
+     * own runs are read: the others move under their threads' feet. */
     uint64_t unused = 0;
+    pthread_t me = pthread_self();
+    pthread_mutex_lock(&h->world_lock);
     for (const tt_thread *t = h->threads; t; t = t->next)
-        for (uint32_t c = 0; c < TT__NCLASSES; c++) unused += t->f.buf[c].limit - t->f.buf[c].cursor;
+        if (pthread_equal(t->owner, me))
+            for (uint32_t c = 0; c < TT__NCLASSES; c++) unused += t->f.buf[c].limit - t->f.buf[c].cursor;
+    out->threads = h->nthreads;
+    pthread_mutex_unlock(&h->world_lock);
+    out->safepoint_ns_max = h->ttsp.max;
+    out->safepoint_ns_p50 = tt__hist_percentile(&h->ttsp, 0.50);
+    out->safepoint_ns_p99 = tt__hist_percentile(&h->ttsp, 0.99);
+    out->finalize_latency_count = h->fin_latency.count;
+    out->finalize_latency_ns_max = h->fin_latency.max;
+    out->finalize_latency_ns_p50 = tt__hist_percentile(&h->fin_latency, 0.50);
+    out->finalize_latency_ns_p99 = tt__hist_percentile(&h->fin_latency, 0.99);
     out->bytes_allocated -= unused;
     out->large_objects = h->nlarge;
     size_t since = h->alloc_since_gc - unused + h->ext_since_gc;
     out->next_collection = h->threshold > since ? h->threshold - since : 0;
-    out->globals = h->globals.count;
-    out->weaks = h->weaks.count;
+    out->globals = __atomic_load_n(&h->globals.count, __ATOMIC_RELAXED);
+    out->weaks = __atomic_load_n(&h->weaks.count, __ATOMIC_RELAXED);
     out->external_bytes = h->ext_live;
     out->external_freed = h->ext_freed;
     out->cleanups_live = h->ce_len - h->ce_dead;
@@ -93,6 +108,15 @@ void tt_stats_print(const tt_stats *s, FILE *f)
             s->objects_queued, s->objects_finalized, s->guardian_deliveries,
             s->weak_callbacks_run, s->finalizer_cycles);
     fprintf(f, "static objects     %" PRIu64 "\n", s->static_objects);
+    fprintf(f, "threads            %" PRIu64 " attached, %" PRIu64 " marked the last collection\n",
+            s->threads, s->mark_threads);
+    fprintf(f, "time to safepoint  %" PRIu64 " waits, p50/p99/max %.3f / %.3f / %.3f ms\n",
+            s->safepoint_waits, (double)s->safepoint_ns_p50 / 1e6,
+            (double)s->safepoint_ns_p99 / 1e6, (double)s->safepoint_ns_max / 1e6);
+    fprintf(f, "finalize latency   %" PRIu64 " items, p50/p99/max %.3f / %.3f / %.3f ms, queue peak %" PRIu64 "\n",
+            s->finalize_latency_count, (double)s->finalize_latency_ns_p50 / 1e6,
+            (double)s->finalize_latency_ns_p99 / 1e6, (double)s->finalize_latency_ns_max / 1e6,
+            s->pending_cleanups_peak);
     fprintf(f, "pause histogram   ");
     for (unsigned b = 0; b < TT_PAUSE_BUCKETS; b++)
         if (s->pause_hist[b]) fprintf(f, " <%lluus:%" PRIu64, 2ull << b, s->pause_hist[b]);

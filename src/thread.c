@@ -7,6 +7,7 @@
  * struct tt__fast at its start; anything unusual about the thread (checked
  * mode, detached) sets a bit of `slow`, so the fast paths stay one test.
  */
+#include <pthread.h>
 #include <stdlib.h>
 
 #include "internal.h"
@@ -34,6 +35,22 @@ tt_heap *tt__enter(tt_thread *t, const char *file, int line, int *code)
                                "%p is not a tether thread", (void *)t);
         }
         return NULL;
+    }
+    if (TT_UNLIKELY(t->f.checked)) {
+        tt_heap *h = t->heap;
+        if (!pthread_equal(t->owner, pthread_self())) {
+            *code = tt__misuse(h, TT_ESTATE, "wrong-thread", file, line,
+                               "thread attached at %s:%d used from another OS thread: a tt_thread "
+                               "belongs to the OS thread that attached it",
+                               t->file ? t->file : "?", t->line);
+            return NULL;
+        }
+        if (tt__thread_state(t) == TT__TS_FOREIGN) {
+            *code = tt__misuse(h, TT_ESTATE, "heap-in-foreign-region", file, line,
+                               "heap used inside the foreign region entered at %s:%d",
+                               t->region_file ? t->region_file : "?", t->region_line);
+            return NULL;
+        }
     }
     return t->heap;
 }
@@ -76,6 +93,87 @@ int tt__locals_reserve(tt_thread *t, uint64_t need)
     return TT_OK;
 }
 
+/* Called by the C library when an OS thread exits with the heap under the
+ * heap's key: some of its attachments were never detached. */
+static void exited_attached(void *arg)
+{
+    tt_heap *h = arg;
+    if (!h || h->sig != TT__HEAP_SIG) return;
+    pthread_t me = pthread_self();
+    for (;;) {
+        tt_thread *t = NULL;
+        pthread_mutex_lock(&h->world_lock);
+        for (tt_thread *o = h->threads; o; o = o->next)
+            if (!o->internal && pthread_equal(o->owner, me)) t = o;
+        pthread_mutex_unlock(&h->world_lock);
+        if (!t) break;
+        if (h->checked)
+            tt__misuse(h, TT_ESTATE, "thread-exit-attached", t->file, t->line,
+                       "an OS thread exited while attached (at %s:%d); tether detached it",
+                       t->file ? t->file : "?", t->line);
+        /* Detached whatever the mode, so that no collection waits for it. */
+        tt__thread_detach(t, 3);
+    }
+}
+
+/* Whether the calling OS thread has an attachment (internal ones aside). */
+static bool attached_here(tt_heap *h)
+{
+    pthread_t me = pthread_self();
+    bool found = false;
+    pthread_mutex_lock(&h->world_lock);
+    for (tt_thread *o = h->threads; o && !found; o = o->next)
+        found = !o->internal && pthread_equal(o->owner, me);
+    pthread_mutex_unlock(&h->world_lock);
+    return found;
+}
+
+tt_thread *tt__thread_attach(tt_heap *h, bool internal, const char *file, int line)
+{
+    tt_thread *t = calloc(1, sizeof *t);
+    if (!t) {
+        tt__fail(TT_ENOMEM, file, line, "tt_thread_attach: out of memory");
+        return NULL;
+    }
+    t->heap = h;
+    t->file = file;
+    t->line = line;
+    t->owner = pthread_self();
+    t->internal = internal;
+    TT__LOCKED(h);
+    if (tt__locals_reserve(t, (uint64_t)h->cfg.base_frame_capacity + 1) != TT_OK) {
+        free(t);
+        tt__fail(TT_ENOMEM, file, line, "tt_thread_attach: out of memory for local slots");
+        return NULL;
+    }
+    /* Each thread's frame serials start in a range of their own, so that a
+     * local handed to another thread matches none of that thread's slots,
+     * and checked mode can name the thread it belongs to. */
+    t->index = (uint32_t)++h->attach_count;
+    uint32_t base = t->index << 20;
+    if (base == 0) base = 1;
+    /* The base frame: never popped, no escape slot. */
+    t->f.frames[0] = (struct tt__frame_rec){0, h->cfg.base_frame_capacity, base,
+                                            h->cfg.base_frame_capacity, file, line};
+    t->f.frame_top = 1;
+    t->f.serial = base;
+    t->f.serial_next = base + 1;
+    t->f.local_top = 0;
+    t->f.local_limit = h->cfg.base_frame_capacity;
+    t->f.checked = h->checked;
+    t->f.slow = h->checked ? TT__SLOW_CHECKED : 0;
+    /* Linked stopped: a collection in progress does not wait for it, and
+     * it starts running only once that collection is over. */
+    t->state = TT__TS_PARKED;
+    tt__world_link(h, t);
+    t->f.sig = TT__THREAD_SIG;
+    if (!internal && h->has_exit_key) pthread_setspecific(h->exit_key, h);
+    unsigned d = tt__unlock_all(h);
+    tt__thread_set_state(t, TT__TS_RUNNING);
+    tt__relock(h, d);
+    return t;
+}
+
 tt_thread *tt_thread_attach_at(tt_heap *h, const char *file, int line)
 {
     if (!h) {
@@ -89,40 +187,20 @@ tt_thread *tt_thread_attach_at(tt_heap *h, const char *file, int line)
             tt__misuse(NULL, TT_EINVAL, "bad-heap", file, line, "%p is not a tether heap", (void *)h);
         return NULL;
     }
-    tt_thread *t = calloc(1, sizeof *t);
-    if (!t) {
-        tt__fail(TT_ENOMEM, file, line, "tt_thread_attach: out of memory");
-        return NULL;
-    }
-    t->heap = h;
-    t->file = file;
-    t->line = line;
-    if (tt__locals_reserve(t, (uint64_t)h->cfg.base_frame_capacity + 1) != TT_OK) {
-        free(t);
-        tt__fail(TT_ENOMEM, file, line, "tt_thread_attach: out of memory for local slots");
-        return NULL;
-    }
-    /* The base frame: never popped, no escape slot. */
-    /* Each thread's frame serials start in a range of their own, so that a
-     * local handed to another thread does not match that thread's slots
-     * (until a thread has pushed 2^20 frames; checked mode's owner check,
-     * which names the thread, comes with the threads work). */
-    uint32_t base = (uint32_t)(++h->attach_count << 20);
-    if (base == 0) base = 1;
-    t->f.frames[0] = (struct tt__frame_rec){0, h->cfg.base_frame_capacity, base,
-                                            h->cfg.base_frame_capacity, file, line};
-    t->f.frame_top = 1;
-    t->f.serial = base;
-    t->f.serial_next = base + 1;
-    t->f.local_top = 0;
-    t->f.local_limit = h->cfg.base_frame_capacity;
-    t->f.checked = h->checked;
-    t->f.slow = h->checked ? TT__SLOW_CHECKED : 0;
-    t->next = h->threads;
-    if (h->threads) h->threads->prev = t;
-    h->threads = t;
-    t->f.sig = TT__THREAD_SIG;
-    return t;
+    return tt__thread_attach(h, false, file, line);
+}
+
+void tt__thread_detach(tt_thread *t, int reason)
+{
+    tt_heap *h = t->heap;
+    TT__LOCKED(h);
+    tt__hcache_flush(t);
+    tt__space_flush_thread(t);
+    tt__world_unlink(h, t);
+    if (!t->internal && h->has_exit_key && pthread_equal(t->owner, pthread_self()) &&
+        !attached_here(h))
+        pthread_setspecific(h->exit_key, NULL);
+    tt__thread_free(t, reason);
 }
 
 void tt_thread_detach_at(tt_thread *t, const char *file, int line)
@@ -137,11 +215,11 @@ void tt_thread_detach_at(tt_thread *t, const char *file, int line)
                    t->f.frame_top - 1, fr->file ? fr->file : "?", fr->line);
         return;
     }
-    tt__space_flush_thread(t);
-    if (t->prev)
-        t->prev->next = t->next;
-    else
-        h->threads = t->next;
-    if (t->next) t->next->prev = t->prev;
-    tt__thread_free(t, 1);
+    tt__thread_detach(t, 1);
+}
+
+int tt__thread_exit_key_init(tt_heap *h)
+{
+    h->has_exit_key = pthread_key_create(&h->exit_key, exited_attached) == 0;
+    return h->has_exit_key ? TT_OK : TT_ENOMEM;
 }

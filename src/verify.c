@@ -64,11 +64,9 @@ static void visit_root(struct walk *w, tt_ref r, const char *where)
 
 static void visit_static(void *ctx, tt_ref r) { visit_root(ctx, r, "a static object"); }
 
-int tt_heap_verify_at(tt_thread *t, tt_verify_report *out, const char *file, int line)
+/* The walk itself; the world is stopped (or the heap has one thread). */
+static int verify(tt_heap *h, tt_verify_report *out, const char *file, int line)
 {
-    int code;
-    tt_heap *h = tt__enter(t, file, line, &code);
-    if (!h) return code;
     struct walk w;
     memset(&w, 0, sizeof w);
     w.tr.visit = visit;
@@ -97,4 +95,32 @@ int tt_heap_verify_at(tt_thread *t, tt_verify_report *out, const char *file, int
     if (out) *out = w.rep;
     if (w.nomem) return tt__fail(TT_ENOMEM, file, line, "heap verify: out of memory");
     return w.rep.errors ? TT_EINVAL : TT_OK;
+}
+
+void tt__verify_stopped(tt_heap *h)
+{
+    tt_error saved = *tt_last_error();
+    tt_verify_report rep;
+    int rc = verify(h, &rep, "tether collection", 0);
+    if (rc == TT_EINVAL)
+        tt__misuse(h, TT_EINVAL, "heap-corrupt", NULL, 0,
+                   "the verifier found %llu problem(s) after collection %llu; the first: %s",
+                   (unsigned long long)rep.errors, (unsigned long long)h->st.collections,
+                   tt_last_error()->message);
+    else
+        tt__error_restore(&saved);
+}
+
+int tt_heap_verify_at(tt_thread *t, tt_verify_report *out, const char *file, int line)
+{
+    int code;
+    tt_heap *h = tt__enter(t, file, line, &code);
+    if (!h) return code;
+    TT__LOCKED(h);
+    /* Other threads write objects without the lock: stop them. */
+    while (!tt__world_stop(h, t)) {
+    }
+    code = verify(h, out, file, line);
+    tt__world_resume(h);
+    return code;
 }

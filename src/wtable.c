@@ -30,6 +30,7 @@ static tt_wtable *wtable_arg(tt_thread *t, tt_wtable *w, const char *fname, cons
 
 tt_wtable *tt_wtable_new_at(tt_thread *t, const char *file, int line)
 {
+    TT__LOCKED_T(t);
     int code;
     tt_heap *h = tt__enter(t, file, line, &code);
     if (!h) return NULL;
@@ -40,6 +41,7 @@ tt_wtable *tt_wtable_new_at(tt_thread *t, const char *file, int line)
     }
     w->file = file;
     w->line = line;
+    w->heap = h;
     w->next = h->wtables;
     if (h->wtables) h->wtables->prev = w;
     h->wtables = w;
@@ -49,6 +51,7 @@ tt_wtable *tt_wtable_new_at(tt_thread *t, const char *file, int line)
 
 tt_ref tt_wtable_get(tt_thread *t, tt_wtable *w, const void *addr)
 {
+    TT__LOCKED_T(t);
     int code;
     uint64_t v;
     if (!wtable_arg(t, w, "tt_wtable_get", TT_HERE, &code) || !addr) return TT_NULL;
@@ -59,6 +62,7 @@ tt_ref tt_wtable_get(tt_thread *t, tt_wtable *w, const void *addr)
 int tt_wtable_put_at(tt_thread *t, tt_wtable *w, const void *addr, tt_ref wrapper,
                      const char *file, int line)
 {
+    TT__LOCKED_T(t);
     int code;
     if (!wtable_arg(t, w, "tt_wtable_put", file, line, &code)) return code;
     tt_heap *h = t->heap;
@@ -84,6 +88,7 @@ int tt_wtable_put_at(tt_thread *t, tt_wtable *w, const void *addr, tt_ref wrappe
 
 int tt_wtable_remove(tt_thread *t, tt_wtable *w, const void *addr)
 {
+    TT__LOCKED_T(t);
     int code;
     if (!wtable_arg(t, w, "tt_wtable_remove", TT_HERE, &code)) return code;
     if (addr && tt__u64map_remove(&w->map, (uint64_t)(uintptr_t)addr)) return TT_OK;
@@ -93,6 +98,7 @@ int tt_wtable_remove(tt_thread *t, tt_wtable *w, const void *addr)
 tt_ref tt_wtable_wrap_at(tt_thread *t, tt_wtable *w, void *addr, size_t external_bytes,
                          tt_cleanup_fn fn, void *env, int *created, const char *file, int line)
 {
+    TT__LOCKED_T(t);
     int code;
     if (created) *created = 0;
     if (!wtable_arg(t, w, "tt_wtable_wrap", file, line, &code)) return TT_NULL;
@@ -109,13 +115,29 @@ tt_ref tt_wtable_wrap_at(tt_thread *t, tt_wtable *w, void *addr, size_t external
     }
     tt_ref r = tt_foreign_new_at(t, addr, external_bytes, fn, env, file, line);
     if (r.bits == 0) return TT_NULL;
+    /* The allocation may have let other threads in: one may have wrapped
+     * addr meanwhile, or used the room reserved. Then ours goes, without
+     * its cleanup: addr is not ours to clean. */
+    if (w->sig != TT__WTABLE_SIG || tt__u64map_get(&w->map, (uint64_t)(uintptr_t)addr, &v) ||
+        tt__u64map_put(&w->map, (uint64_t)(uintptr_t)addr, r.bits) != 0) {
+        tt__foreign_disown(t, r.bits);
+        if (w->sig == TT__WTABLE_SIG && tt__u64map_get(&w->map, (uint64_t)(uintptr_t)addr, &v))
+            return (tt_ref){(uintptr_t)v};
+        tt__fail(TT_ENOMEM, file, line, "tt_wtable_wrap: out of memory (or the table was freed)");
+        return TT_NULL;
+    }
     ((struct tt__foreign *)r.bits)->state |= TT__FOREIGN_IN_WTABLE;
-    (void)tt__u64map_put(&w->map, (uint64_t)(uintptr_t)addr, r.bits);
     if (created) *created = 1;
     return r;
 }
 
-size_t tt_wtable_count(tt_wtable *w) { return w && w->sig == TT__WTABLE_SIG ? w->map.count : 0; }
+size_t tt_wtable_count(tt_wtable *w)
+{
+    if (!w || w->sig != TT__WTABLE_SIG) return 0;
+    tt_heap *h = w->heap;
+    TT__LOCKED(h);
+    return w->map.count;
+}
 
 static void wtable_unlink(tt_heap *h, tt_wtable *w)
 {
@@ -131,6 +153,7 @@ static void wtable_unlink(tt_heap *h, tt_wtable *w)
 
 int tt_wtable_free_at(tt_thread *t, tt_wtable *w, const char *file, int line)
 {
+    TT__LOCKED_T(t);
     int code;
     if (!wtable_arg(t, w, "tt_wtable_free", file, line, &code)) return code;
     wtable_unlink(t->heap, w);

@@ -242,12 +242,14 @@ TT_API int tt_heap_checked(const tt_heap *h);
 /* Attach the calling OS thread to h. The thread gets its own allocation
  * buffers and a base local frame (cfg->base_frame_capacity slots); the
  * tt_thread is used by this OS thread only. If a collection is running, it
- * waits until it is over. An OS thread attaches to a heap at most once at a
- * time: a second attach fails with TT_ESTATE (misuse "attach-twice" in
- * checked mode). An OS thread that exits while attached is detached by
- * tether (so collections never wait for it) and, in checked mode, reported
- * as the misuse "thread-exit-attached". Returns NULL on failure
- * (TT_ENOMEM, TT_ECLOSED, TT_ESTATE). Thread-safe. */
+ * waits until it is over. An OS thread may hold several attachments (say,
+ * one per coroutine it runs); a collection on that OS thread treats its
+ * other attachments as stopped, and a collection on another OS thread
+ * waits for each of them that is not in a foreign region. An OS thread
+ * that exits while attached is detached by tether (so collections never
+ * wait for it) and, in checked mode, reported as the misuse
+ * "thread-exit-attached". Returns NULL on failure (TT_ENOMEM, TT_ECLOSED).
+ * Thread-safe. */
 #define tt_thread_attach(h) tt_thread_attach_at((h), TT_HERE)
 TT_API tt_thread *tt_thread_attach_at(tt_heap *h, const char *file, int line);
 
