@@ -20,21 +20,17 @@ struct tt__eph {
 const tt_type tt_ephemeron_type = {TT_TYPE_SIG, "tt_ephemeron", TT__KIND_EPHEMERON,
                                    (uint32_t)sizeof(struct tt__eph), 0, 0, NULL, NULL, NULL};
 
-void tt__ephemeron_found(tt_heap *h, uintptr_t p)
+bool tt__ephemeron_found(tt_heap *h, uintptr_t p)
 {
     if (h->ephs_len == h->ephs_cap) {
         size_t cap = h->ephs_cap ? h->ephs_cap * 2 : 512;
         uintptr_t *a = tt__pages_grow(h, h->ephs, h->ephs_cap * sizeof *a, cap * sizeof *a);
-        if (!a) {
-            struct tt__eph *e = (struct tt__eph *)p;
-            tt__mark_root(h, e->key.bits);
-            tt__mark_root(h, e->value.bits);
-            return;
-        }
+        if (!a) return false;
         h->ephs = a;
         h->ephs_cap = cap;
     }
     h->ephs[h->ephs_len++] = p;
+    return true;
 }
 
 bool tt__ephemerons_step(tt_heap *h)

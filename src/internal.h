@@ -703,7 +703,9 @@ TT_HIDDEN int tt__finalizer_start(tt_heap *h);
 TT_HIDDEN void tt__finalizer_stop(tt_heap *h);
 
 /* ephemeron.c */
-TT_HIDDEN void tt__ephemeron_found(tt_heap *h, uintptr_t p);
+/* Record an ephemeron met by marking; false if the record cannot grow
+ * (the caller then traces it strongly). */
+TT_HIDDEN bool tt__ephemeron_found(tt_heap *h, uintptr_t p);
 TT_HIDDEN bool tt__ephemerons_step(tt_heap *h); /* true if it marked something */
 TT_HIDDEN void tt__ephemerons_clear_dead(tt_heap *h);
 
