@@ -92,7 +92,9 @@ TT_API tt_ref tt_foreign_new_at(tt_thread *t, void *addr, size_t external_bytes,
  * so once alloc succeeds nothing can fail and nothing leaks. If alloc
  * returns NULL, the object is released at once and TT_NULL is returned
  * with TT_ENOMEM. `external_bytes` is accounted as for tt_foreign_new.
- * A cleanup point like tt_foreign_new. */
+ * A cleanup point like tt_foreign_new. alloc runs with the heap lock held:
+ * it may call tether on this thread, and other threads' tether calls that
+ * need the lock wait until it returns, so keep it short. */
 #define tt_foreign_alloc(t, external_bytes, alloc, ctx, dealloc, env) \
     tt_foreign_alloc_at((t), (external_bytes), (alloc), (ctx), (dealloc), (env), TT_HERE)
 TT_API tt_ref tt_foreign_alloc_at(tt_thread *t, size_t external_bytes, void *(*alloc)(void *ctx),
@@ -153,7 +155,8 @@ TT_API int tt_cleanup_push_at(tt_thread *t, tt_ref obj, tt_cleanup_fn fn, void *
 /* A retainer: call retain(env) (may be NULL) and push release(env) on
  * obj's stack, with the room for the release secured first, so a retain
  * is never left without its release. Errors as tt_cleanup_push; on error
- * retain was not called. */
+ * retain was not called. retain runs with the heap lock held (see
+ * tt_foreign_alloc). */
 #define tt_cleanup_retain(t, obj, retain, release, env) \
     tt_cleanup_retain_at((t), (obj), (retain), (release), (env), TT_HERE)
 TT_API int tt_cleanup_retain_at(tt_thread *t, tt_ref obj, void (*retain)(void *env),

@@ -49,7 +49,8 @@ typedef struct tt_tracer tt_tracer;
 
 /* Custom trace: call tt_trace_field for every tt_ref field of the object
  * whose payload is `payload`. Must not allocate or call other tether
- * functions; runs inside the collector. */
+ * functions; runs inside the collector, possibly on several marking
+ * threads at once (tt_config.mark_threads), so it must only read. */
 typedef void (*tt_trace_fn)(tt_tracer *tr, void *payload);
 
 typedef struct tt_type {
