@@ -56,6 +56,7 @@ static void collect_stopped(tt_heap *h)
 {
     h->collecting = true;
     uint64_t t0 = tt__now_ns();
+    h->st.mark_threads = 1; /* a parallel drain raises it */
 
     for (tt_thread *t = h->threads; t; t = t->next) tt__space_flush_thread(t);
     tt__space_clear_marks(h);

@@ -285,13 +285,15 @@ static bool run_front(tt_thread *t)
     struct tt__pend *it = queue_front(&h->pending);
     if (it->kind == TT__PEND_WEAK) {
         tt_weak w = {it->v};
-        front_done(h);
+        uint64_t found = it->found_ns;
+        queue_pop(&h->pending);
         tt_weak_fn fn;
         void *env;
         if (!tt__weak_take_callback(h, w, &fn, &env)) return false;
         t->cleanup_depth++;
         TT__USER(h, fn(t, w, env));
         t->cleanup_depth--;
+        tt__hist_add(&h->fin_latency, tt__now_ns() - found);
         h->st.weak_callbacks_run++;
         return true;
     }

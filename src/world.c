@@ -171,6 +171,16 @@ void tt__safepoint(tt_thread *t)
 
 /* ---- stopping the world ---- */
 
+/* Whether another attachment of o's OS thread is parked (world_lock held):
+ * that OS thread is blocked in tether, so o cannot run. */
+static bool sibling_parked(tt_heap *h, const tt_thread *o)
+{
+    for (const tt_thread *s = h->threads; s; s = s->next)
+        if (s != o && pthread_equal(s->owner, o->owner) && tt__thread_state(s) == TT__TS_PARKED)
+            return true;
+    return false;
+}
+
 bool tt__world_stop(tt_heap *h, tt_thread *t)
 {
     unsigned d = tt__unlock_all(h);
@@ -190,8 +200,11 @@ bool tt__world_stop(tt_heap *h, tt_thread *t)
         bool all = true;
         for (tt_thread *o = h->threads; o; o = o->next) {
             /* Threads attached by this OS thread cannot be running: it is
-             * busy here. */
-            if (pthread_equal(o->owner, me) || tt__thread_state(o) != TT__TS_RUNNING) continue;
+             * busy here. Nor can those of an OS thread parked through
+             * another of its attachments. */
+            if (pthread_equal(o->owner, me) || tt__thread_state(o) != TT__TS_RUNNING ||
+                sibling_parked(h, o))
+                continue;
             __atomic_store_n(&o->f.poll, 1, __ATOMIC_RELAXED);
             all = false;
         }

@@ -110,7 +110,8 @@ TT_API tt_ref tt_foreign_alloc_at(tt_thread *t, size_t external_bytes, void *(*a
  * since the allocator consumed the old value. The external size becomes `external_bytes`. Returns the
  * new address, or NULL with the last error set (TT_ENOMEM if alloc
  * failed: obj is unchanged; TT_ESTATE if obj was released; TT_EINVAL if
- * obj is not a foreign object). */
+ * obj is not a foreign object). alloc runs with the heap lock held (see
+ * tt_foreign_alloc). */
 #define tt_foreign_allocate(t, obj, external_bytes, alloc, ctx, dealloc, env)                     \
     tt_foreign_allocate_at((t), (obj), (external_bytes), (alloc), (ctx), (dealloc), (env), \
                            TT_HERE)

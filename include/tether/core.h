@@ -131,7 +131,10 @@ enum {
  * failures. reserve returns `bytes` of zeroed, read-write memory aligned to
  * `align` (a power of two, at least the page size) or NULL; release returns
  * it; decommit tells that the range may be dropped and must read as zero
- * when next used (return 0 on success, nonzero if it could not). */
+ * when next used (return 0 on success, nonzero if it could not). With
+ * several threads the hooks may be called from several threads at once
+ * (a thread growing its local slots, marking threads growing their
+ * stacks), so they must be thread-safe. */
 typedef struct tt_page_hooks {
     void *(*reserve)(size_t bytes, size_t align, void *ctx);
     void (*release)(void *p, size_t bytes, void *ctx);

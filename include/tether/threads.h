@@ -13,8 +13,8 @@
  *   - calls tt_safepoint (an inline poll: one load and a branch),
  *   - allocates and needs a new run or a large object (any allocation
  *     may collect, as with one thread),
- *   - calls tt_collect, tt_collect_and_release or an external-memory call
- *     that may collect, or
+ *   - calls tt_collect, tt_collect_and_release, tt_heap_verify (which stops
+ *     the world too) or an external-memory call that may collect, or
  *   - enters a foreign region.
  * No other call stops the thread, so a tt_ref held in a C variable stays
  * valid between two of these points, whatever other threads do.
