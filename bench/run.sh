@@ -12,10 +12,19 @@
 #   finalizer metadata          tether (3 ways), bdwgc            1 run
 #   finalizer chain and cycle   tether, bdwgc                     1 run
 #   foreign memory pressure     tether, bdwgc                     3 rounds
+#   GCBench on 1 and 2 threads  tether, bdwgc                     5 rounds
+#   parallel marking, 200 MiB   tether, 1 and 2 mark threads      3 rounds
+#   finalizer-thread latency    tether                            3 rounds
+#   globals/weaks, 2 threads    tether                            3 runs
 #
 # BENCH_QUICK=1: 3 rounds, no depth 21, shorter handle runs, 1,000,000
 # finalizable objects, 4,000 foreign buffers in 1 round, 1 static-table
-# run of 3 rounds.
+# run of 3 rounds; the threaded benchmarks in 3 rounds (GCBench) or 1
+# round or run, with 1 GCBench loop per thread, a 1-second finalizer run
+# and shorter handle runs.
+# BENCH_ONLY="SECTION...": run only those sections, among gcbench,
+# binarytrees, handles, static, finalizers and threads (for example
+# BENCH_ONLY=threads, the issue-5 benchmarks).
 # Programs that were not built (a peer missing at configure time) are
 # skipped. Exit status: 0 if every program ran and agreed with its peers.
 set -u
@@ -39,11 +48,19 @@ if [ "${BENCH_QUICK:-0}" = 1 ]; then
     ROUNDS=3 ROUNDS21=0 HANDLE_RUNS=3 HANDLE_OPS="-n 10"
     FIN_N=1000000 FIN_ROUNDS=3 PRESSURE_N=4000 PRESSURE_ROUNDS=1
     STATIC_RUNS=1 STATIC_ROUNDS=3
+    MT_ROUNDS=3 MT_REPEAT=1 PARMARK_ROUNDS=1 FINLAT_ROUNDS=1 FINLAT_S=1
+    HMT_RUNS=1 HMT_OPS="-n 2 -r 3"
 else
     ROUNDS=5 ROUNDS21=3 HANDLE_RUNS=3 HANDLE_OPS=""
     FIN_N=2000000 FIN_ROUNDS=5 PRESSURE_N=20000 PRESSURE_ROUNDS=3
     STATIC_RUNS=3 STATIC_ROUNDS=5
+    MT_ROUNDS=5 MT_REPEAT=2 PARMARK_ROUNDS=3 FINLAT_ROUNDS=3 FINLAT_S=2.5
+    HMT_RUNS=3 HMT_OPS="-n 4 -r 5"
 fi
+PARMARK_MIB=200
+# A threaded run still going after this many seconds is killed and reported
+# as FAILED (a deadlock must not stop the whole benchmark).
+MT_TIMEOUT=300
 STATIC_N=100000
 META_N=1000000
 
@@ -138,6 +155,36 @@ tether pressure_tether $PRESSURE_N
 bdwgc pressure_bdwgc $PRESSURE_N"
 }
 
+# The threaded benchmarks (issue 5): bench/mt_gcbench_*, parmark,
+# fin_latency, handles_mt.
+threads() {
+    t="-T $MT_TIMEOUT"
+    # Every thread does the same work, so 2 threads do twice the work of 1:
+    # the 1-thread runs are peers of tether-2t, and the goals compare
+    # tether-2t's throughput with tether-1t's and its wall with bdwgc-2t's.
+    compare_list "GCBench on threads: $MT_REPEAT GCBench loop(s) per thread, shared tree in a global" \
+        "$MT_ROUNDS" "$t -c -b tether-2t -g bdwgc-2t:0.8 -G tether-1t:mnodes_per_s:ge:1.6
+                      -a safepoint_p99_us:le:1000" "\
+tether-2t mt_gcbench_tether 2 $MT_REPEAT
+tether-1t mt_gcbench_tether 1 $MT_REPEAT
+bdwgc-2t mt_gcbench_bdwgc 2 $MT_REPEAT
+bdwgc-1t mt_gcbench_bdwgc 1 $MT_REPEAT"
+    compare_list "parallel marking: full collections of a $PARMARK_MIB MiB live heap, 1 and 2 mark threads" \
+        "$PARMARK_ROUNDS" "$t -M -c -b tether-mark2 -G tether-mark1:pause_ms:le:0.65" "\
+tether-mark2 parmark 2 $PARMARK_MIB
+tether-mark1 parmark 1 $PARMARK_MIB"
+    compare_list "finalizer thread: foreign objects made at a paced 1 M/s for $FINLAT_S s and dropped" \
+        "$FINLAT_ROUNDS" "$t -M -a latency_p99_ms:le:10" "\
+tether fin_latency $FINLAT_S 1000000"
+    compare_list "globals from 1 and 2 threads: new + get + free; in-program medians" \
+        "$HMT_RUNS" "$t -M -a scaling:ge:1.6" "\
+tether-global handles_mt global $HMT_OPS"
+    compare_list "global batches and weak references from 1 and 2 threads (no target); in-program medians" \
+        "$HMT_RUNS" "$t -M" "\
+tether-global-batch handles_mt global_batch $HMT_OPS
+tether-weak handles_mt weak $HMT_OPS"
+}
+
 # median: the median of the numbers on standard input, one per line.
 median() {
     sort -g | awk '{ v[NR] = $1 } END {
@@ -200,18 +247,30 @@ main() {
     rev=$(git -C "$SRC" describe --always --dirty 2>/dev/null || echo "no git revision")
     cc=$(sed -n 's/^CMAKE_C_COMPILER:[A-Z]*=//p' "$B/CMakeCache.txt" 2>/dev/null)
     echo "source: $rev; compiler: $("${cc:-cc}" --version 2>/dev/null | head -n 1)"
-    [ "${BENCH_QUICK:-0}" = 1 ] && echo "BENCH_QUICK=1: fewer rounds, binary-trees depth 21 skipped, smaller finalizer runs"
+    [ "${BENCH_QUICK:-0}" = 1 ] && echo "BENCH_QUICK=1: fewer rounds, binary-trees depth 21 skipped, smaller finalizer and thread runs"
+    [ -n "${BENCH_ONLY:-}" ] && echo "BENCH_ONLY=$BENCH_ONLY: only those sections"
     echo "wall and RSS are medians over alternating runs; ratios are tether / peer (below 1.00x: tether better)"
     echo
 
-    compare "GCBench" "$ROUNDS" "-g bdwgc:0.8:1.0" gcbench ""
-    compare "binary-trees depth 16" "$ROUNDS" "" binarytrees 16
-    if [ "$ROUNDS21" -gt 0 ]; then
+    section gcbench && compare "GCBench" "$ROUNDS" "-g bdwgc:0.8:1.0" gcbench ""
+    section binarytrees && compare "binary-trees depth 16" "$ROUNDS" "" binarytrees 16
+    if section binarytrees && [ "$ROUNDS21" -gt 0 ]; then
         compare "binary-trees depth 21" "$ROUNDS21" "-g bdwgc:0.8:1.0" binarytrees 21
     fi
-    handles
-    static_table
-    finalizers
+    section handles && handles
+    section static && static_table
+    section finalizers && finalizers
+    section threads && threads
+}
+
+# section NAME: whether BENCH_ONLY (a list of section names) is empty or
+# names NAME.
+section() {
+    [ -z "${BENCH_ONLY:-}" ] && return 0
+    for s in $BENCH_ONLY; do
+        [ "$s" = "$1" ] && return 0
+    done
+    return 1
 }
 
 main | tee "$RESULTS"

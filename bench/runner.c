@@ -1,8 +1,9 @@
 /*
  * bench/runner.c: run several programs alternately and compare them.
  *
- *   runner [-r ROUNDS] [-t TITLE] [-b BASE]... [-c] [-q] [-M]
- *          [-g PEER:TIME:RSS]... [-a WHAT:le|ge:VALUE]...
+ *   runner [-r ROUNDS] [-t TITLE] [-b BASE]... [-c] [-q] [-M] [-T SECONDS]
+ *          [-g PEER:TIME[:RSS]]... [-a WHAT:le|ge:VALUE]...
+ *          [-G PEER:WHAT:le|ge:RATIO]...
  *          -- NAME CMD [ARG...] [-- NAME CMD [ARG...]]...
  *
  * Every round runs each program once; the order rotates from round to
@@ -12,7 +13,10 @@
  *
  * For each run: wall time (CLOCK_MONOTONIC around fork, exec and wait4),
  * CPU time (user + system from wait4) and peak RSS (ru_maxrss from wait4).
- * A run that does not exit with status 0 fails the program. A program's
+ * A run that does not exit with status 0 fails the program. With -T, a run
+ * still going after SECONDS is killed (SIGALRM, set with alarm() before
+ * exec) and fails the program, so that a hang does not stop the whole
+ * benchmark. A program's
  * standard output is captured, not shown; it must be the same in every
  * run, and with -c the same for every program (their results agree).
  * Standard error passes through.
@@ -33,11 +37,14 @@
  * (the peers). The bases are named with -b (repeatable); by default every
  * program whose name contains "tether", or else the first. A ratio below
  * 1.00x means the base program is faster or smaller. -g PEER:TIME:RSS
- * states a goal (base wall <= TIME x PEER's and base RSS <= RSS x PEER's),
- * reported as met or MISSED beside that ratio. -a WHAT:le:VALUE (or ge)
- * states an absolute goal for every base: WHAT is "wall" (seconds), "rss"
- * (MiB) or a metric name. Then the metric table, if any program printed
- * metrics. Progress goes to standard error unless -q.
+ * states a goal (base wall <= TIME x PEER's and base RSS <= RSS x PEER's;
+ * without :RSS, the time alone), reported as met or MISSED beside that
+ * ratio. -a WHAT:le:VALUE (or ge) states an absolute goal for every base:
+ * WHAT is "wall" (seconds), "rss" (MiB) or a metric name. -G
+ * PEER:WHAT:ge:RATIO (or le) states a goal on the ratio base / PEER of WHAT
+ * for every base, for example that a metric of one program is at least 1.6
+ * times another's. Then the metric table, if any program printed metrics.
+ * Progress goes to standard error unless -q.
  *
  * Exit status: 0 if every run succeeded (and outputs agreed), 1 if not,
  * 2 for a usage error.
@@ -46,6 +53,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -93,7 +101,15 @@ struct abs_goal {
 
 struct goal {
     const char *peer;
-    double time, rss;
+    double time, rss; /* rss 0: no RSS goal */
+};
+
+/* A goal on the ratio base / peer of a figure (-G). */
+struct ratio_goal {
+    const char *peer;
+    const char *what; /* "wall", "rss" or a metric name */
+    int ge;           /* 1: at least RATIO; 0: at most */
+    double ratio;
 };
 
 static struct prog progs[MAX_PROGS];
@@ -104,12 +120,15 @@ static struct metric metrics[MAX_METRICS];
 static int nmetrics;
 static struct abs_goal abs_goals[MAX_GOALS];
 static int nabs_goals;
+static struct ratio_goal ratio_goals[MAX_GOALS];
+static int nratio_goals;
 
 static void usage(void)
 {
     fprintf(stderr,
-            "usage: runner [-r ROUNDS] [-t TITLE] [-b BASE]... [-c] [-q] [-M]\n"
-            "              [-g PEER:TIME:RSS]... [-a WHAT:le|ge:VALUE]...\n"
+            "usage: runner [-r ROUNDS] [-t TITLE] [-b BASE]... [-c] [-q] [-M] [-T SECONDS]\n"
+            "              [-g PEER:TIME[:RSS]]... [-a WHAT:le|ge:VALUE]...\n"
+            "              [-G PEER:WHAT:le|ge:RATIO]...\n"
             "              -- NAME CMD [ARG...] [-- NAME CMD [ARG...]]...\n");
     exit(2);
 }
@@ -188,6 +207,7 @@ static int same_output(const char *a, size_t alen, const char *b, size_t blen)
 }
 
 static int nrounds; /* -r */
+static unsigned run_timeout; /* -T, seconds; 0: none */
 
 /* The index of metric NAME, added on first sight; -1 if there are too many. */
 static int metric_index(const char *name, const char *unit, const char *better)
@@ -260,6 +280,7 @@ static double run_once(struct prog *p)
     }
     if (pid == 0) {
         if (dup2(p->out_fd, STDOUT_FILENO) < 0) _exit(127);
+        if (run_timeout) alarm(run_timeout); /* kept across exec */
         execvp(p->argv[0], p->argv);
         fprintf(stderr, "runner: cannot run %s: %s\n", p->argv[0], strerror(errno));
         _exit(127);
@@ -276,7 +297,9 @@ static double run_once(struct prog *p)
         exit(2);
     }
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-        if (WIFSIGNALED(status))
+        if (WIFSIGNALED(status) && WTERMSIG(status) == SIGALRM && run_timeout)
+            snprintf(p->why, sizeof p->why, "timed out after %u s (-T)", run_timeout);
+        else if (WIFSIGNALED(status))
             snprintf(p->why, sizeof p->why, "killed by signal %d (%s)", WTERMSIG(status),
                      strsignal(WTERMSIG(status)));
         else
@@ -318,14 +341,17 @@ static void parse_goal(const char *s)
     if (ngoals == MAX_GOALS) usage();
     const char *c1 = strchr(s, ':');
     const char *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
-    if (!c1 || !c2) usage();
+    if (!c1) usage();
     char *peer = xcalloc((size_t)(c1 - s) + 1, 1);
     memcpy(peer, s, (size_t)(c1 - s));
     char *end;
     double tm = strtod(c1 + 1, &end);
-    if (end != c2 || tm <= 0) usage();
-    double rs = strtod(c2 + 1, &end);
-    if (*end || rs <= 0) usage();
+    if (end != (c2 ? c2 : c1 + 1 + strlen(c1 + 1)) || tm <= 0) usage();
+    double rs = 0; /* no RSS goal */
+    if (c2) {
+        rs = strtod(c2 + 1, &end);
+        if (*end || rs <= 0) usage();
+    }
     goals[ngoals++] = (struct goal){peer, tm, rs};
 }
 
@@ -501,6 +527,75 @@ static void print_abs_goals(const double *wall, const double *rss)
     }
 }
 
+/* p's figure WHAT into *v: 1 if there is one (p succeeded and printed it
+ * as a number). */
+static int figure(int k, const char *what, const double *wall, const double *rss, double *v)
+{
+    const struct prog *p = &progs[k];
+    if (!ok_prog(p)) return 0;
+    if (strcmp(what, "wall") == 0) {
+        *v = wall[k];
+        return 1;
+    }
+    if (strcmp(what, "rss") == 0) {
+        *v = rss[k];
+        return 1;
+    }
+    const char *text;
+    for (int m = 0; m < nmetrics; ++m)
+        if (strcmp(metrics[m].name, what) == 0) return metric_value(p, m, v, &text) == 1;
+    return 0;
+}
+
+/* The ratio goals (-G), for every base against the peer they name. */
+static void print_ratio_goals(const double *wall, const double *rss)
+{
+    for (int g = 0; g < nratio_goals; ++g) {
+        const struct ratio_goal *rg = &ratio_goals[g];
+        struct prog *peer = find_prog(rg->peer);
+        if (!peer) {
+            printf("  goal ratio %s against %s: %s is not run\n", rg->what, rg->peer, rg->peer);
+            continue;
+        }
+        int k = (int)(peer - progs);
+        for (int b = 0; b < nprogs; ++b) {
+            const struct prog *bp = &progs[b];
+            if (!bp->base || b == k) continue;
+            double x, y;
+            if (!figure(b, rg->what, wall, rss, &x) || !figure(k, rg->what, wall, rss, &y) ||
+                y == 0) {
+                printf("  goal %s / %s %s %s %.2fx: no figure\n", bp->name, peer->name, rg->what,
+                       rg->ge ? ">=" : "<=", rg->ratio);
+                continue;
+            }
+            double r = x / y;
+            int met = rg->ge ? r >= rg->ratio : r <= rg->ratio;
+            printf("  goal %s / %s %s %s %.2fx: %.2fx %s\n", bp->name, peer->name, rg->what,
+                   rg->ge ? ">=" : "<=", rg->ratio, r, met ? "met" : "MISSED");
+        }
+    }
+}
+
+/* -G PEER:WHAT:le|ge:RATIO */
+static void parse_ratio_goal(const char *s)
+{
+    if (nratio_goals == MAX_GOALS) usage();
+    const char *c1 = strchr(s, ':');
+    const char *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
+    const char *c3 = c2 ? strchr(c2 + 1, ':') : NULL;
+    if (!c1 || !c2 || !c3 || c1 == s || c2 == c1 + 1 || c3 - c2 != 3) usage();
+    int ge = strncmp(c2 + 1, "ge", 2) == 0;
+    if (!ge && strncmp(c2 + 1, "le", 2) != 0) usage();
+    char *peer = xcalloc((size_t)(c1 - s) + 1, 1);
+    memcpy(peer, s, (size_t)(c1 - s));
+    char *what = xcalloc((size_t)(c2 - c1), 1);
+    memcpy(what, c1 + 1, (size_t)(c2 - c1 - 1));
+    char *end;
+    double v = strtod(c3 + 1, &end);
+    if (*end || end == c3 + 1 || v <= 0) usage();
+    ratio_goals[nratio_goals++] = (struct ratio_goal){peer, what, ge, v};
+}
+
 static void parse_abs_goal(const char *s)
 {
     if (nabs_goals == MAX_GOALS) usage();
@@ -537,6 +632,12 @@ int main(int argc, char **argv)
             parse_goal(argv[++i]);
         } else if (strcmp(argv[i], "-a") == 0 && i + 1 < argc) {
             parse_abs_goal(argv[++i]);
+        } else if (strcmp(argv[i], "-T") == 0 && i + 1 < argc) {
+            int secs = atoi(argv[++i]);
+            if (secs < 1) usage();
+            run_timeout = (unsigned)secs;
+        } else if (strcmp(argv[i], "-G") == 0 && i + 1 < argc) {
+            parse_ratio_goal(argv[++i]);
         } else if (strcmp(argv[i], "-c") == 0) {
             compare = 1;
         } else if (strcmp(argv[i], "-q") == 0) {
@@ -587,6 +688,10 @@ int main(int argc, char **argv)
     for (int g = 0; g < ngoals; ++g)
         if (!find_prog(goals[g].peer) && !quiet)
             fprintf(stderr, "runner: goal against %s, which is not run: ignored\n", goals[g].peer);
+    for (int g = 0; g < nratio_goals; ++g)
+        if (!find_prog(ratio_goals[g].peer) && !quiet)
+            fprintf(stderr, "runner: ratio goal against %s, which is not run\n",
+                    ratio_goals[g].peer);
 
     for (int r = 0; r < rounds; ++r) {
         if (!quiet) fprintf(stderr, "  %s round %d/%d:", title ? title : "runner", r + 1, rounds);
@@ -674,9 +779,11 @@ int main(int argc, char **argv)
                 printf("  %-*s %6.2fx %8.2fx", rw, who, tr, rr);
                 for (int g = 0; g < ngoals; ++g) {
                     if (strcmp(goals[g].peer, p->name) != 0) continue;
-                    printf("   goal time <= %.2fx %s, RSS <= %.2fx %s", goals[g].time,
-                           tr <= goals[g].time ? "met" : "MISSED", goals[g].rss,
-                           rr <= goals[g].rss ? "met" : "MISSED");
+                    printf("   goal time <= %.2fx %s", goals[g].time,
+                           tr <= goals[g].time ? "met" : "MISSED");
+                    if (goals[g].rss > 0)
+                        printf(", RSS <= %.2fx %s", goals[g].rss,
+                               rr <= goals[g].rss ? "met" : "MISSED");
                 }
                 printf("\n");
             }
@@ -684,6 +791,7 @@ int main(int argc, char **argv)
     }
     if (nmetrics > 0) print_metrics();
     print_abs_goals(med_wall, med_rss);
+    print_ratio_goals(med_wall, med_rss);
     fflush(stdout);
     return ok ? 0 : 1;
 }

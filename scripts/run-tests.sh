@@ -65,9 +65,11 @@ run_valgrind
 targets="" tests="" TT_CHECKED=1 \
     run_config asan -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_COMPILER=clang -DTETHER_SANITIZE=address
 # The tests that use threads, under ThreadSanitizer: the static table's
-# lock-free lookups while another thread registers (test_static), and
-# heaps used from several threads (test_threads).
-targets="test_static test_threads" tests="^(test_static|test_threads)[.]" \
+# lock-free lookups while another thread registers (test_static), heaps
+# used from several threads (test_threads), many threads on one heap
+# (test_mt) and the thread misuses (test_mt_misuse).
+targets="test_static test_threads test_mt test_mt_misuse" \
+tests="^(test_static|test_threads|test_mt)[.]|^test_mt_misuse\$" \
     run_config tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_C_COMPILER=clang -DTETHER_SANITIZE=thread
 echo "$passed passed, $failed failed"
 exit $status

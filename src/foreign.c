@@ -83,6 +83,9 @@ static int make_room(tt_thread *t, size_t bytes, const char *fname, const char *
         while (!tt__collect(h, t)) {
         }
         tt__foreign_cleanup_point(t);
+        /* At the limit, a finalizer thread's queue is run here too: the
+         * memory it would free is needed now. */
+        if (over_limit(h, bytes) && h->fin_started && !h->cfg.explicit_cleanups_only) tt__run_pending(t, 0);
         if (over_limit(h, bytes))
             return tt__fail(TT_ENOMEM, file, line,
                             "%s: %zu external bytes would pass the heap limit %zu (heap %zu, "

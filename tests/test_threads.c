@@ -1,8 +1,8 @@
 /*
  * test_threads.c: several heaps used from different OS threads at the same
  * time share nothing; the last-error record belongs to each OS thread; a
- * heap may be handed from one OS thread to another (used by one at a
- * time).
+ * heap may be handed from one OS thread to another (a tt_thread may not:
+ * each OS thread attaches its own).
  */
 #include <pthread.h>
 
@@ -111,37 +111,50 @@ static void test_last_error_per_thread(void)
     CHECK_ERR(TT_OK); /* untouched here */
 }
 
-/* A heap handed over: built on one OS thread, used and closed on another. */
+/* A heap handed over: built on one OS thread, used and closed on another.
+ * A tt_thread belongs to the OS thread that attached it, so the building
+ * thread detaches its own and the finishing thread attaches its own; the
+ * object crosses over in a global. */
 struct handoff {
     tt_heap *h;
-    tt_thread *t;
     tt_global g;
+    int built;
     int ok;
+    size_t threads_built; /* tt_heap_threads after the builder detached */
+    size_t threads_finish; /* ... while the finisher is attached */
 };
 
 static void *build(void *arg)
 {
     struct handoff *x = arg;
     x->h = tt_heap_open(NULL);
-    x->t = x->h ? tt_thread_attach(x->h) : NULL;
-    if (!x->t) return NULL;
-    tt_ref r = tt_alloc(x->t, &node_type);
-    TT_PTR(struct node, r)->value = 4242;
-    x->g = tt_global_new(x->t, r);
+    tt_thread *t = x->h ? tt_thread_attach(x->h) : NULL;
+    if (!t) return NULL;
+    tt_ref r = tt_alloc(t, &node_type);
+    if (!tt_is_null(r)) {
+        TT_PTR(struct node, r)->value = 4242;
+        x->g = tt_global_new(t, r);
+        x->built = !tt_global_is_null(x->g);
+    }
+    tt_thread_detach(t);
+    x->threads_built = tt_heap_threads(x->h);
     return NULL;
 }
 
 static void *finish(void *arg)
 {
     struct handoff *x = arg;
-    for (int i = 0; i < 1000; i++) tt_alloc(x->t, &node_type);
-    x->ok = tt_collect(x->t) == TT_OK &&
-            TT_PTR(struct node, tt_global_get(x->t, x->g))->value == 4242;
+    tt_thread *t = tt_thread_attach(x->h);
+    if (!t) return NULL;
+    x->threads_finish = tt_heap_threads(x->h);
+    for (int i = 0; i < 1000; i++) tt_alloc(t, &node_type);
+    tt_ref r = tt_collect(t) == TT_OK ? tt_global_get(t, x->g) : TT_NULL;
+    x->ok = !tt_is_null(r) && TT_PTR(struct node, r)->value == 4242;
     tt_stats s;
     tt_heap_stats(x->h, &s);
     x->ok = x->ok && s.live_objects == 1;
-    tt_global_free(x->t, x->g);
-    tt_thread_detach(x->t);
+    x->ok = x->ok && tt_global_free(t, x->g) == TT_OK;
+    tt_thread_detach(t);
     tt_heap_close(x->h);
     return NULL;
 }
@@ -153,9 +166,12 @@ static void test_handoff(void)
     pthread_t a, b;
     REQUIRE(pthread_create(&a, NULL, build, &x) == 0);
     pthread_join(a, NULL);
-    REQUIRE(x.t != NULL);
+    REQUIRE(x.h != NULL);
+    REQUIRE(x.built);
+    CHECK_EQU(x.threads_built, 0);
     REQUIRE(pthread_create(&b, NULL, finish, &x) == 0);
     pthread_join(b, NULL);
+    CHECK_EQU(x.threads_finish, 1);
     CHECK(x.ok);
 }
 
