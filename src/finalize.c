@@ -317,6 +317,9 @@ size_t tt__run_pending(tt_thread *t, size_t budget)
     while (h->pending.count && (budget == 0 || n < budget))
         if (run_front(t)) n++;
     h->running_cleanups = false;
+    /* The finalizer thread may have gone to sleep while this context had
+     * the queue: hand the rest back to it. */
+    if (h->pending.count && h->fin_started && t != h->fin_t) pthread_cond_broadcast(&h->fin_cv);
     return n;
 }
 
