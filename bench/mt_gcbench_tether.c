@@ -1,6 +1,6 @@
 /*
  * bench/mt_gcbench_tether.c: GCBench on several threads sharing one tether
- * heap, default configuration (mark_threads 0: one marker per core).
+ * heap, default configuration (one marking thread).
  *
  *   mt_gcbench_tether THREADS [REPEAT]      (see mt_gcbench.h)
  *

@@ -500,7 +500,8 @@ static void add_global_leak(tt_heap *h, struct tt__hslot *s)
 
 static void leak_report(tt_heap *h)
 {
-    size_t n = h->globals.count > h->ce_len ? h->globals.count : h->ce_len;
+    size_t ng = tt__handles_in_use(h, 0);
+    size_t n = ng > h->ce_len ? ng : h->ce_len;
     if (n == 0) return;
     struct leak_acc acc = {malloc(n * sizeof(struct leak)), 0};
     if (!acc.v) {

@@ -125,8 +125,23 @@ static void cache_spill(tt_thread *t, struct tt__htable *tb, uint32_t n)
 void tt__hcache_flush(tt_thread *t)
 {
     tt_heap *h = t->heap;
+    TT__LOCKED(h);
     cache_spill(t, &h->globals, TT__HCACHE_MAX);
     cache_spill(t, &h->weaks, TT__HCACHE_MAX);
+    /* The detaching thread's count stays with the heap. */
+    h->globals.count += t->hcount[0];
+    h->weaks.count += t->hcount[1];
+    __atomic_store_n(&t->hcount[0], 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&t->hcount[1], 0, __ATOMIC_RELAXED);
+}
+
+uint64_t tt__handles_in_use(tt_heap *h, unsigned kind)
+{
+    int64_t n = kind ? h->weaks.count : h->globals.count;
+    pthread_mutex_lock(&h->world_lock);
+    for (const tt_thread *o = h->threads; o; o = o->next) n += __atomic_load_n(&o->hcount[kind], __ATOMIC_RELAXED);
+    pthread_mutex_unlock(&h->world_lock);
+    return n > 0 ? (uint64_t)n : 0;
 }
 
 static uint64_t handle_new(tt_thread *t, struct tt__htable *tb, const struct kind *k, tt_ref r,
@@ -159,7 +174,9 @@ static uint64_t handle_new(tt_thread *t, struct tt__htable *tb, const struct kin
     s->cb = NULL;
     s->cb_env = NULL;
     __atomic_store_n(&s->gen, gen, __ATOMIC_RELEASE);
-    __atomic_fetch_add(&tb->count, 1, __ATOMIC_RELAXED);
+    /* Counted per thread: a shared counter would make every new and free
+     * contend for one line. */
+    __atomic_store_n(&t->hcount[tb->kind], t->hcount[tb->kind] + 1, __ATOMIC_RELAXED);
     return ((uint64_t)gen << 32) | (idx + 1);
 }
 
@@ -200,7 +217,7 @@ static int handle_free(tt_thread *t, struct tt__htable *tb, const struct kind *k
     }
     set_ref(s, TT_NULL);
     __atomic_store_n(&s->cb, NULL, __ATOMIC_RELAXED);
-    __atomic_fetch_sub(&tb->count, 1, __ATOMIC_RELAXED);
+    __atomic_store_n(&t->hcount[tb->kind], t->hcount[tb->kind] - 1, __ATOMIC_RELAXED);
     struct tt__hcache *c = &t->hcache[tb->kind];
     if (c->n == TT__HCACHE_MAX) cache_spill(t, tb, BATCH);
     c->idx[c->n++] = (uint32_t)bits - 1;

@@ -250,13 +250,15 @@ struct tt__htable {
     struct tt__hslot **segs;
     uint32_t nsegs;     /* atomic */
     uint32_t free_head; /* index + 1, 0 = none; under the heap lock */
-    uint64_t count;     /* in use; atomic */
+    int64_t count;      /* in use by threads gone (detached); lock held */
     uint32_t kind;      /* 0 globals, 1 weak references: the thread cache used */
 };
 
 TT_HIDDEN void tt__htable_finish(tt_heap *h, struct tt__htable *tb);
 /* Give a detaching thread's cached free slots back to the tables. */
 TT_HIDDEN void tt__hcache_flush(tt_thread *t);
+/* Handles of table `kind` in use (lock held). */
+TT_HIDDEN uint64_t tt__handles_in_use(tt_heap *h, unsigned kind);
 /* Clear weak references whose target is unmarked; queue their callbacks. */
 TT_HIDDEN void tt__weaks_clear_dead(tt_heap *h);
 /* The callback of weak w, taken (so it runs once); false if w was freed. */
@@ -392,6 +394,8 @@ struct tt_thread {
     const char *region_file; /* where the current foreign region was entered */
     int region_line;
     struct tt__hcache hcache[2]; /* globals, weak references */
+    int64_t hcount[2];  /* handles made minus freed by this thread; written by
+                           it alone (atomic stores), summed by the stats */
 };
 
 struct tt_tracer {

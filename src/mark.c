@@ -442,7 +442,8 @@ static void *helper_main(void *arg)
 static unsigned markers_wanted(const tt_heap *h)
 {
     unsigned n = h->cfg.mark_threads;
-    if (n == 0) {
+    if (n == 0) return 1;
+    if (n == TT_MARK_THREADS_CORES) {
         long c = sysconf(_SC_NPROCESSORS_ONLN);
         n = c > 0 ? (unsigned)c : 1;
     }

@@ -69,8 +69,8 @@ void tt_heap_stats(const tt_heap *ch, tt_stats *out)
     out->large_objects = h->nlarge;
     size_t since = h->alloc_since_gc - unused + h->ext_since_gc;
     out->next_collection = h->threshold > since ? h->threshold - since : 0;
-    out->globals = __atomic_load_n(&h->globals.count, __ATOMIC_RELAXED);
-    out->weaks = __atomic_load_n(&h->weaks.count, __ATOMIC_RELAXED);
+    out->globals = tt__handles_in_use(h, 0);
+    out->weaks = tt__handles_in_use(h, 1);
     out->external_bytes = h->ext_live;
     out->external_freed = h->ext_freed;
     out->cleanups_live = h->ce_len - h->ce_dead;

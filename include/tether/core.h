@@ -164,6 +164,9 @@ typedef void (*tt_collect_hook)(tt_heap *h, const struct tt_stats *st, void *ctx
  * call tether. The default prints "tether: <message>" to stderr. */
 typedef void (*tt_report_fn)(const char *what, const char *message, void *ctx);
 
+/* tt_config.mark_threads: one marking thread per online core. */
+#define TT_MARK_THREADS_CORES 0xffffffffu
+
 typedef struct tt_config {
     /* Bytes allocated before the first collection. 0: 4 MiB. */
     size_t initial_size;
@@ -203,9 +206,13 @@ typedef struct tt_config {
     tt_report_fn on_report;
     void *report_ctx;
     /* Threads that mark during a collection, the collecting thread
-     * included: 0 means one per online core; 1 marks on the collecting
-     * thread alone. The helpers are started by the first collection that
-     * has enough work to share, and stopped at close. At most 64. */
+     * included; TT_MARK_THREADS_CORES: one per online core. 0 (the
+     * default) or 1: the collecting thread marks alone. The helpers are
+     * started by the first collection with enough work to share (more
+     * than 16,384 objects in one drain), and stopped at close. Values
+     * above 64 mean 64. The default is 1 because on the machines measured
+     * so far the atomic marking that sharing needs costs more than a
+     * second core gains (see docs/design.md, "Parallel drains"). */
     unsigned mark_threads;
     /* Nonzero: a dedicated finalizer thread, attached to the heap, runs the
      * pending cleanups one at a time as soon as a collection queues them
