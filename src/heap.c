@@ -163,6 +163,10 @@ void tt_heap_close(tt_heap *h)
     /* Threads still attached are closed with the heap: no collection waits
      * for them any more (their locals stay roots until the end). */
     pthread_mutex_lock(&h->world_lock);
+    /* OS threads exiting attached now leave their threads to close; those
+     * already detaching theirs are waited for. */
+    h->closing = true;
+    while (h->exiting) pthread_cond_wait(&h->stopped_cv, &h->world_lock);
     for (tt_thread *t = h->threads; t; t = t->next)
         if (t != h->fin_t) __atomic_store_n(&t->state, TT__TS_IDLE, __ATOMIC_SEQ_CST);
     pthread_mutex_unlock(&h->world_lock);

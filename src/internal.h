@@ -437,7 +437,9 @@ struct tt_heap {
     uint32_t stopping;           /* atomic: a collector is stopping the world */
     size_t nthreads;
     struct tt__hist ttsp;        /* time to safepoint */
-    pthread_key_t exit_key;      /* OS thread -> its tt_thread (exit check) */
+    pthread_key_t exit_key;      /* set while an OS thread has attachments */
+    bool closing;                /* world_lock: close has begun */
+    unsigned exiting;            /* world_lock: exiting OS threads detaching theirs */
     bool has_exit_key;
 
     /* The finalizer thread (finalizer.c). */

@@ -100,6 +100,13 @@ static void exited_attached(void *arg)
     tt_heap *h = arg;
     if (!h || h->sig != TT__HEAP_SIG) return;
     pthread_t me = pthread_self();
+    /* A close in progress frees these threads itself; else it waits for
+     * this exit (see tt_heap_close). */
+    pthread_mutex_lock(&h->world_lock);
+    bool closing = h->closing;
+    if (!closing) h->exiting++;
+    pthread_mutex_unlock(&h->world_lock);
+    if (closing) return;
     for (;;) {
         tt_thread *t = NULL;
         pthread_mutex_lock(&h->world_lock);
@@ -114,6 +121,10 @@ static void exited_attached(void *arg)
         /* Detached whatever the mode, so that no collection waits for it. */
         tt__thread_detach(t, 3);
     }
+    pthread_mutex_lock(&h->world_lock);
+    h->exiting--;
+    pthread_cond_broadcast(&h->stopped_cv);
+    pthread_mutex_unlock(&h->world_lock);
 }
 
 /* Whether the calling OS thread has an attachment (internal ones aside). */

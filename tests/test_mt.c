@@ -1,0 +1,1244 @@
+/*
+ * test_mt.c: several mutator threads on one heap.
+ *
+ * Each scenario opens a heap with verify_collections = 1 (the verifier
+ * walks the heap after every collection, with the world stopped, and
+ * reports "heap-corrupt" through the misuse handler, which counts it) and
+ * mark_threads = 2, once without and once with a finalizer thread, and
+ * runs these phases on it, checking exact results:
+ *   - parallel marking: a large live set survives intact, and two threads
+ *     marked it;
+ *   - thread counts: tt_heap_threads and stats.threads follow attaches and
+ *     detaches; threads parked in foreign regions do not hold collections;
+ *   - mixed work on three threads: trees and lists built in frames, weak
+ *     references whose targets die (and others that stay), ephemerons,
+ *     foreign objects dropped for finalization; globals holding lists and
+ *     foreign objects handed from two producers to a consumer through a
+ *     mutex-protected queue (blocking inside foreign regions), the consumer
+ *     verifying and freeing the lists and releasing the foreign objects;
+ *   - tt_collect from three threads at once (and stats.safepoint_waits);
+ *   - one thread in a loop that only calls tt_safepoint while another
+ *     collects;
+ *   - one thread asleep in a foreign region while another collects;
+ *   - at the end: every cleanup ran exactly once, on the expected thread
+ *     (the finalizer thread, the consumer, or the closing thread), with its
+ *     object's foreign address; what is left runs at tt_heap_close; the
+ *     statistics of cleanups, globals, weak references and threads are
+ *     exact.
+ * A separate test opens and closes many heaps in a row (per-heap resources
+ * of the thread machinery must be given back).
+ *
+ * The checks made on the worker threads are counted per thread (the
+ * harness's counters are not atomic) and merged after the join.
+ */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <time.h>
+
+#include "tt_test.h"
+
+#if defined(__SANITIZE_THREAD__)
+#define TT_TEST_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define TT_TEST_TSAN 1
+#endif
+#endif
+#ifndef TT_TEST_TSAN
+#define TT_TEST_TSAN 0
+#endif
+#define SLOW (TT_TEST_SANITIZED || TT_TEST_TSAN)
+
+struct node {
+    tt_ref left, right; /* a tree node; in a list, right is the next node */
+    uint64_t value;
+};
+static const tt_type node_type = TT_TYPE_INIT(struct node, left, right);
+
+struct leaf {
+    uint64_t value, check;
+};
+static const tt_type leaf_type = TT_ATOMIC_TYPE_INIT(struct leaf);
+
+enum {
+    NW = 3,             /* worker threads of the mixed and collect phases */
+    TREE_DEPTH = 9,     /* 1023 nodes */
+    LIST_LEN = 300,
+    NDROP = 8,          /* foreign objects dropped per round and worker */
+    ITEMS = 10,         /* items queued per round by each of two producers */
+    QCAP = 8,
+    NCLOSE = 4,         /* foreign objects per worker kept until close */
+    EXT = 4096,         /* external bytes of each foreign object */
+    MAXREC = 4096
+};
+#define ROUNDS (TT_TEST_TSAN ? 8 : TT_TEST_SANITIZED ? 24 : 80)
+#define BIG_DEPTH (SLOW ? 13 : 15)
+#define NCOLLECT (SLOW ? 6 : 16)
+
+/* ------------------------------------------------------------------ */
+/* Checks made on any thread                                            */
+
+struct wstat {
+    int role;
+    int failures;
+    long checks;
+};
+
+/* On a worker thread (w not NULL) the check is counted in *w; on the main
+ * thread (w NULL) it goes to the harness. */
+static int wcheck(struct wstat *w, int ok, const char *file, int line, const char *expr,
+                  long long a, long long b, int has_values)
+{
+    if (!w) {
+        tt__checks++;
+        if (!ok) {
+            if (has_values)
+                tt__fail(file, line, "%s: %lld vs %lld", expr, a, b);
+            else
+                tt__fail(file, line, "%s", expr);
+        }
+        return ok;
+    }
+    w->checks++;
+    if (!ok) {
+        w->failures++;
+        if (has_values)
+            fprintf(stderr, "%s:%d: FAILED on thread %d: %s: %lld vs %lld\n", file, line, w->role,
+                    expr, a, b);
+        else
+            fprintf(stderr, "%s:%d: FAILED on thread %d: %s\n", file, line, w->role, expr);
+        fflush(stderr);
+    }
+    return ok;
+}
+#define WCHECK(w, cond) wcheck((w), (cond) != 0, __FILE__, __LINE__, #cond, 0, 0, 0)
+#define WCHECK_EQ(w, a, b)                                                                    \
+    do {                                                                                      \
+        long long wa_ = (long long)(a), wb_ = (long long)(b);                                 \
+        wcheck((w), wa_ == wb_, __FILE__, __LINE__, "WCHECK_EQ(" #a ", " #b ")", wa_, wb_, 1); \
+    } while (0)
+
+static void merge(struct wstat *w)
+{
+    tt__checks += w->checks;
+    CHECK_EQ(w->failures, 0);
+}
+
+/* ------------------------------------------------------------------ */
+/* Trees and lists                                                      */
+
+/* A complete tree of the given depth; node `id` holds id ^ salt and has
+ * children 2 id and 2 id + 1. Returned as a local of the caller's frame
+ * (the null local if an allocation failed). */
+static tt_local build_tree(tt_thread *t, int depth, uint64_t id, uint64_t salt)
+{
+    tt_frame f = tt_frame_push(t, 1);
+    tt_ref r = tt_alloc(t, &node_type);
+    if (tt_is_null(r)) {
+        tt_frame_pop(t, f, TT_NO_LOCAL);
+        return TT_NO_LOCAL;
+    }
+    TT_PTR(struct node, r)->value = id ^ salt;
+    tt_local n = tt_local_new(t, r);
+    if (depth > 0) {
+        tt_local l = build_tree(t, depth - 1, 2 * id, salt);
+        tt_local rr = build_tree(t, depth - 1, 2 * id + 1, salt);
+        if (tt_local_is_null(l) || tt_local_is_null(rr)) {
+            tt_frame_pop(t, f, TT_NO_LOCAL);
+            return TT_NO_LOCAL;
+        }
+        tt_ref p = tt_local_get(t, n);
+        tt_store(t, p, &TT_PTR(struct node, p)->left, tt_local_get(t, l));
+        tt_store(t, p, &TT_PTR(struct node, p)->right, tt_local_get(t, rr));
+    }
+    return tt_frame_pop(t, f, n);
+}
+
+/* The number of nodes of a tree built by build_tree, or -1 if anything in
+ * it is wrong. Reads only: no safepoint. */
+static long check_tree(tt_ref r, int depth, uint64_t id, uint64_t salt)
+{
+    if (tt_is_null(r)) return -1;
+    const struct node *n = TT_PTR(struct node, r);
+    if (n->value != (id ^ salt)) return -1;
+    if (depth == 0) return tt_is_null(n->left) && tt_is_null(n->right) ? 1 : -1;
+    long a = check_tree(n->left, depth - 1, 2 * id, salt);
+    long b = check_tree(n->right, depth - 1, 2 * id + 1, salt);
+    return a < 0 || b < 0 ? -1 : a + b + 1;
+}
+
+static long tree_nodes(int depth) { return (2L << depth) - 1; }
+
+/* A list of n nodes holding base + n - 1, ..., base + 1, base (newest
+ * first), as a local of the caller's frame. */
+static tt_local build_list(tt_thread *t, uint32_t n, uint64_t base)
+{
+    tt_frame f = tt_frame_push(t, 1);
+    tt_local head = tt_local_new(t, TT_NULL);
+    for (uint32_t i = 0; i < n; i++) {
+        tt_ref r = tt_alloc(t, &node_type);
+        if (tt_is_null(r)) {
+            tt_frame_pop(t, f, TT_NO_LOCAL);
+            return TT_NO_LOCAL;
+        }
+        TT_PTR(struct node, r)->value = base + i;
+        tt_store(t, r, &TT_PTR(struct node, r)->right, tt_local_get(t, head));
+        tt_local_set(t, head, r);
+    }
+    return tt_frame_pop(t, f, head);
+}
+
+static int check_list(tt_ref r, uint32_t n, uint64_t base)
+{
+    for (uint32_t i = n; i-- > 0;) {
+        if (tt_is_null(r)) return 0;
+        const struct node *p = TT_PTR(struct node, r);
+        if (p->value != base + i || !tt_is_null(p->left)) return 0;
+        r = p->right;
+    }
+    return tt_is_null(r);
+}
+
+/* ------------------------------------------------------------------ */
+/* Roles, foreign objects and their cleanups                            */
+
+enum { ROLE_FOREIGN = 0, ROLE_MAIN = 1, ROLE_WORKER = 10 };
+/* The role of the calling OS thread; 0 on threads tether started (the
+ * finalizer thread). */
+static _Thread_local int my_role;
+
+enum { K_DROP = 1, K_RELEASE, K_CLOSE };
+
+struct frec {
+    unsigned id;
+    int kind;
+    uint64_t *addr;
+    atomic_int runs;    /* times the cleanup ran */
+    atomic_int role;    /* my_role of the thread that ran it */
+    atomic_int addr_ok; /* tt_foreign_addr gave addr, with its contents, in the cleanup */
+    atomic_int work_ok; /* what the cleanup did with the heap worked */
+};
+static struct frec recs[MAXREC];
+static atomic_uint nrecs;
+
+static atomic_int misuses, reports_close, reports_cycle;
+
+static void count_misuse(const tt_misuse *m, void *ctx)
+{
+    (void)ctx;
+    atomic_fetch_add(&misuses, 1);
+    fprintf(stderr, "unexpected misuse: %s\n", m->message);
+    fflush(stderr);
+}
+
+static void count_report(const char *what, const char *message, void *ctx)
+{
+    (void)ctx;
+    if (strcmp(what, "close") == 0) {
+        atomic_fetch_add(&reports_close, 1);
+        fprintf(stderr, "report: %s\n", message);
+    } else if (strcmp(what, "finalizer-cycle") == 0) {
+        atomic_fetch_add(&reports_cycle, 1);
+        fprintf(stderr, "report: %s\n", message);
+    }
+    /* leak reports at close (checked mode) are expected: objects are kept
+     * until close on purpose */
+}
+
+/* A cleanup may use the heap through the thread that runs it (the
+ * finalizer thread, a worker at a cleanup point or in tt_release, the
+ * closing thread): some allocate a list, some of those also collect. */
+static int cleanup_work(tt_thread *t, unsigned id)
+{
+    if (id % 8 != 0) return 1;
+    uint64_t base = (uint64_t)id << 12;
+    tt_frame f = tt_frame_push(t, 1);
+    tt_local l = build_list(t, 40, base);
+    int ok = !tt_local_is_null(l);
+    if (ok && id % 64 == 0) ok = tt_collect(t) == TT_OK;
+    ok = ok && check_list(tt_local_get(t, l), 40, base);
+    tt_frame_pop(t, f, TT_NO_LOCAL);
+    return ok;
+}
+
+static void fo_cleanup(tt_thread *t, tt_ref obj, void *env)
+{
+    struct frec *r = env;
+    if (atomic_fetch_add(&r->runs, 1) != 0) return; /* counted; never free twice */
+    void *a = tt_foreign_addr(t, obj);
+    atomic_store(&r->addr_ok, a == (void *)r->addr && r->addr[0] == r->id &&
+                                  r->addr[1] == ~(uint64_t)r->id);
+    atomic_store(&r->role, my_role);
+    atomic_store(&r->work_ok, cleanup_work(t, r->id));
+    free(r->addr);
+}
+
+/* Weak references with callbacks, to objects that die. */
+struct wrec {
+    tt_weak w;
+    atomic_int runs, role, ok;
+};
+#define MAXWREC 1024
+static struct wrec wrecs[MAXWREC];
+static atomic_uint nwrecs;
+
+static void weak_cb(tt_thread *t, tt_weak w, void *env)
+{
+    struct wrec *r = env;
+    if (atomic_fetch_add(&r->runs, 1) != 0) return;
+    atomic_store(&r->role, my_role);
+    /* the weak reference reads null by now; the callback frees it */
+    atomic_store(&r->ok, w.bits == r->w.bits && tt_is_null(tt_weak_get(t, w)) &&
+                             tt_weak_free(t, w) == TT_OK);
+}
+
+/* A foreign object owning a malloc'd block that names its record. */
+static tt_ref new_foreign(tt_thread *t, int kind, struct wstat *w, unsigned *idp)
+{
+    unsigned id = atomic_fetch_add(&nrecs, 1);
+    if (idp) *idp = id;
+    if (!WCHECK(w, id < MAXREC)) return TT_NULL;
+    struct frec *r = &recs[id];
+    uint64_t *mem = malloc(2 * sizeof *mem);
+    if (!WCHECK(w, mem != NULL)) return TT_NULL;
+    mem[0] = id;
+    mem[1] = ~(uint64_t)id;
+    r->id = id;
+    r->kind = kind;
+    r->addr = mem;
+    tt_ref o = tt_foreign_new(t, mem, EXT, fo_cleanup, r);
+    if (!WCHECK(w, !tt_is_null(o))) {
+        free(mem);
+        r->kind = 0;
+    }
+    return o;
+}
+
+static void reset_records(void)
+{
+    for (unsigned i = 0; i < MAXREC; i++) {
+        recs[i].id = 0;
+        recs[i].kind = 0;
+        recs[i].addr = NULL;
+        atomic_store(&recs[i].runs, 0);
+        atomic_store(&recs[i].role, -1);
+        atomic_store(&recs[i].addr_ok, 0);
+        atomic_store(&recs[i].work_ok, 0);
+    }
+    atomic_store(&nrecs, 0);
+    for (unsigned i = 0; i < MAXWREC; i++) {
+        wrecs[i].w = (tt_weak){0};
+        atomic_store(&wrecs[i].runs, 0);
+        atomic_store(&wrecs[i].role, -1);
+        atomic_store(&wrecs[i].ok, 0);
+    }
+    atomic_store(&nwrecs, 0);
+    atomic_store(&misuses, 0);
+    atomic_store(&reports_close, 0);
+    atomic_store(&reports_cycle, 0);
+}
+
+static unsigned count_kind(int kind)
+{
+    unsigned n = 0, end = atomic_load(&nrecs);
+    for (unsigned i = 0; i < end && i < MAXREC; i++) n += recs[i].kind == kind;
+    return n;
+}
+
+/* ------------------------------------------------------------------ */
+/* Waiting without holding collections                                  */
+
+static void nap(void)
+{
+    struct timespec ts = {0, 200 * 1000};
+    nanosleep(&ts, NULL);
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* A guard against hangs, not a timing assertion. */
+#define HANG_GUARD_S 60.0
+
+/* Wait, inside a foreign region, until *flag >= want. */
+static void wait_flag(tt_thread *t, struct wstat *w, atomic_int *flag, int want)
+{
+    WCHECK_EQ(w, tt_foreign_region_enter(t), TT_OK);
+    double end = now_s() + HANG_GUARD_S;
+    while (atomic_load(flag) < want) {
+        if (now_s() > end) {
+            WCHECK(w, !"waited too long for another thread (hang guard)");
+            break;
+        }
+        nap();
+    }
+    WCHECK_EQ(w, tt_foreign_region_leave(t), TT_OK);
+}
+
+/* ------------------------------------------------------------------ */
+/* The scenario                                                         */
+
+struct item {
+    tt_global g;
+    int kind;      /* 1: a list; 2: a foreign object */
+    uint64_t base; /* list */
+    uint32_t len;
+    unsigned rec; /* foreign */
+};
+
+struct queue {
+    pthread_mutex_t mu;
+    pthread_cond_t nonempty, nonfull;
+    struct item buf[QCAP];
+    unsigned head, count;
+};
+
+struct scen {
+    tt_heap *h;
+    int fin;
+    tt_global close_g[NW][NCLOSE];
+    struct queue q;
+    atomic_int ready, go, stop, sleeping, done;
+};
+
+struct wk {
+    struct scen *s;
+    int idx;
+    struct wstat st;
+    _Atomic(tt_thread *) t;
+    long spins; /* safepoint phase */
+    pthread_t th;
+};
+
+static void start_workers(struct scen *s, struct wk *w, int n, int first, void *(*fn)(void *))
+{
+    for (int i = 0; i < n; i++) {
+        memset(&w[i], 0, sizeof w[i]);
+        w[i].s = s;
+        w[i].idx = first + i;
+        w[i].st.role = ROLE_WORKER + first + i;
+        atomic_store(&w[i].t, NULL);
+        if (pthread_create(&w[i].th, NULL, fn, &w[i]) != 0) {
+            fprintf(stderr, "pthread_create failed\n");
+            exit(2);
+        }
+    }
+}
+
+/* Join inside a foreign region (pthread_join blocks), then merge. */
+static void join_workers(tt_thread *t, struct wk *w, int n)
+{
+    CHECK_EQ(tt_foreign_region_enter(t), TT_OK);
+    for (int i = 0; i < n; i++) pthread_join(w[i].th, NULL);
+    CHECK_EQ(tt_foreign_region_leave(t), TT_OK);
+    for (int i = 0; i < n; i++) merge(&w[i].st);
+}
+
+static tt_thread *attach_worker(struct wk *w)
+{
+    my_role = w->st.role;
+    tt_thread *t = tt_thread_attach(w->s->h);
+    WCHECK(&w->st, t != NULL);
+    atomic_store(&w->t, t);
+    return t;
+}
+
+/* Queue every dead object and run every pending cleanup and weak
+ * callback: on the finalizer thread (waited for in a foreign region), or
+ * here. */
+static void drain(struct scen *s, tt_thread *t)
+{
+    CHECK_EQ(tt_collect(t), TT_OK);
+    if (!s->fin) {
+        tt_run_finalizers(t, 0);
+        return;
+    }
+    double deadline = now_s() + HANG_GUARD_S;
+    for (;;) {
+        tt_stats st = tt_test_stats(s->h);
+        if (st.pending_cleanups == 0 && st.objects_finalized == st.objects_queued) break;
+        if (now_s() > deadline) {
+            CHECK(!"the finalizer thread did not finish (hang guard)");
+            break;
+        }
+        CHECK_EQ(tt_foreign_region_enter(t), TT_OK);
+        nap();
+        CHECK_EQ(tt_foreign_region_leave(t), TT_OK);
+    }
+}
+
+/* ---- phase 1: parallel marking of a large live set ---- */
+
+/* Groups of four ephemerons, stored in a reference array in reverse:
+ *   e0: key A (rooted in `keys`), value V0, a node whose left is B
+ *   e1: key B (alive only through V0, so through e0), value V1 (a leaf)
+ *   e2: key C (held by nothing), value V2, a node whose left is D
+ *   e3: key D (reachable only through V2), value V3 (a leaf)
+ * After a collection e0 and e1 hold their key and value, e2 and e3 read
+ * null: the fixpoint, whichever marking thread meets them. */
+enum { NGROUPS = 1024 };
+
+static int build_groups(tt_thread *t, tt_local ephs, tt_local keys)
+{
+    for (int g = 0; g < NGROUPS; g++) {
+        tt_frame f = tt_frame_push(t, 8);
+        tt_local A = tt_local_new(t, tt_alloc(t, &node_type));
+        tt_local B = tt_local_new(t, tt_alloc(t, &node_type));
+        tt_local C = tt_local_new(t, tt_alloc(t, &node_type));
+        tt_local D = tt_local_new(t, tt_alloc(t, &node_type));
+        tt_local V0 = tt_local_new(t, tt_alloc(t, &node_type));
+        tt_local V1 = tt_local_new(t, tt_alloc(t, &leaf_type));
+        tt_local V2 = tt_local_new(t, tt_alloc(t, &node_type));
+        tt_local V3 = tt_local_new(t, tt_alloc(t, &leaf_type));
+        tt_local all[8] = {A, B, C, D, V0, V1, V2, V3};
+        for (int i = 0; i < 8; i++)
+            if (tt_is_null(tt_local_get(t, all[i]))) {
+                tt_frame_pop(t, f, TT_NO_LOCAL);
+                return 0;
+            }
+        for (int i = 0; i < 4; i++)
+            TT_PTR(struct node, tt_local_get(t, all[i]))->value = (uint64_t)g * 4 + (uint64_t)i;
+        TT_PTR(struct leaf, tt_local_get(t, V1))->value = (uint64_t)g * 4 + 1;
+        TT_PTR(struct leaf, tt_local_get(t, V3))->value = (uint64_t)g * 4 + 3;
+        tt_ref v0 = tt_local_get(t, V0), v2 = tt_local_get(t, V2);
+        tt_store(t, v0, &TT_PTR(struct node, v0)->left, tt_local_get(t, B));
+        tt_store(t, v2, &TT_PTR(struct node, v2)->left, tt_local_get(t, D));
+        tt_array_set(t, tt_local_get(t, keys), (size_t)g, tt_local_get(t, A));
+        for (int e = 0; e < 4; e++) { /* key all[e], value all[4 + e] */
+            tt_ref r = tt_ephemeron_new(t, tt_local_get(t, all[e]), tt_local_get(t, all[4 + e]));
+            if (tt_is_null(r)) {
+                tt_frame_pop(t, f, TT_NO_LOCAL);
+                return 0;
+            }
+            tt_array_set(t, tt_local_get(t, ephs), (size_t)g * 4 + (size_t)(3 - e), r);
+        }
+        tt_frame_pop(t, f, TT_NO_LOCAL);
+    }
+    return 1;
+}
+
+/* The number of groups found wrong. */
+static int check_groups(tt_thread *t, tt_ref ephs, tt_ref keys)
+{
+    int bad = 0;
+    for (int g = 0; g < NGROUPS; g++) {
+        tt_ref e0 = tt_array_get(ephs, (size_t)g * 4 + 3), e1 = tt_array_get(ephs, (size_t)g * 4 + 2);
+        tt_ref e2 = tt_array_get(ephs, (size_t)g * 4 + 1), e3 = tt_array_get(ephs, (size_t)g * 4);
+        tt_ref a = tt_ephemeron_key(t, e0), v0 = tt_ephemeron_value(t, e0);
+        tt_ref b = tt_ephemeron_key(t, e1), v1 = tt_ephemeron_value(t, e1);
+        int ok = tt_same(a, tt_array_get(keys, (size_t)g)) && !tt_is_null(a) &&
+                 TT_PTR(struct node, a)->value == (uint64_t)g * 4 && !tt_is_null(v0) &&
+                 !tt_is_null(b) && tt_same(TT_PTR(struct node, v0)->left, b) &&
+                 TT_PTR(struct node, b)->value == (uint64_t)g * 4 + 1 && !tt_is_null(v1) &&
+                 TT_PTR(struct leaf, v1)->value == (uint64_t)g * 4 + 1 &&
+                 tt_is_null(tt_ephemeron_key(t, e2)) && tt_is_null(tt_ephemeron_value(t, e2)) &&
+                 tt_is_null(tt_ephemeron_key(t, e3)) && tt_is_null(tt_ephemeron_value(t, e3));
+        bad += !ok;
+    }
+    return bad;
+}
+
+static void phase_parallel_mark(struct scen *s, tt_thread *t)
+{
+    tt_frame f = tt_frame_push(t, 2);
+    tt_local ephs = tt_local_new(t, tt_alloc_array(t, &tt_refs_type, 4 * NGROUPS));
+    tt_local keys = tt_local_new(t, tt_alloc_array(t, &tt_refs_type, NGROUPS));
+    REQUIRE(!tt_is_null(tt_local_get(t, ephs)) && !tt_is_null(tt_local_get(t, keys)));
+    tt_local trees[4];
+    for (int i = 0; i < 4; i++) {
+        trees[i] = build_tree(t, BIG_DEPTH, 1, (uint64_t)i << 40);
+        REQUIRE(!tt_local_is_null(trees[i]));
+    }
+    REQUIRE(build_groups(t, ephs, keys));
+    CHECK_EQ(tt_collect(t), TT_OK);
+    tt_stats st = tt_test_stats(s->h);
+    /* the trees, the two arrays, and per group the four ephemerons, A, B,
+     * V0 and V1 */
+    uint64_t live = 4 * (uint64_t)tree_nodes(BIG_DEPTH) + 2 + 8 * (uint64_t)NGROUPS;
+    CHECK_EQU(st.live_objects, live);
+    CHECK_EQU(st.mark_threads, 2); /* enough work to share with the helper */
+    for (int i = 0; i < 4; i++)
+        CHECK_EQ(check_tree(tt_local_get(t, trees[i]), BIG_DEPTH, 1, (uint64_t)i << 40),
+                 tree_nodes(BIG_DEPTH));
+    CHECK_EQ(check_groups(t, tt_local_get(t, ephs), tt_local_get(t, keys)), 0);
+    tt_verify_report rep;
+    CHECK_EQ(tt_heap_verify(t, &rep), TT_OK);
+    CHECK_EQU(rep.objects, live);
+    CHECK_EQU(rep.errors, 0);
+    /* once more, everything already settled */
+    CHECK_EQ(tt_collect(t), TT_OK);
+    CHECK_EQU(tt_test_stats(s->h).live_objects, live);
+    CHECK_EQ(check_groups(t, tt_local_get(t, ephs), tt_local_get(t, keys)), 0);
+    tt_frame_pop(t, f, TT_NO_LOCAL);
+    CHECK_EQ(tt_collect(t), TT_OK);
+    st = tt_test_stats(s->h);
+    CHECK_EQU(st.live_objects, 0);
+    CHECK_CMPU(st.mark_threads, >=, 1);
+    CHECK_CMPU(st.mark_threads, <=, 2);
+}
+
+/* ---- phase 2: thread counts; collections while others are in regions ---- */
+
+static void *parked_worker(void *arg)
+{
+    struct wk *w = arg;
+    struct scen *s = w->s;
+    tt_thread *t = attach_worker(w);
+    if (!t) return NULL;
+    /* a local that must survive the collections made meanwhile */
+    tt_local l = build_list(t, 100, 7000 + (uint64_t)w->idx * 1000);
+    WCHECK(&w->st, !tt_local_is_null(l));
+    WCHECK_EQ(&w->st, tt_foreign_region_enter(t), TT_OK);
+    atomic_fetch_add(&s->ready, 1);
+    while (!atomic_load(&s->go)) nap();
+    WCHECK_EQ(&w->st, tt_foreign_region_leave(t), TT_OK);
+    WCHECK(&w->st, check_list(tt_local_get(t, l), 100, 7000 + (uint64_t)w->idx * 1000));
+    tt_thread_detach(t);
+    return NULL;
+}
+
+static void phase_thread_counts(struct scen *s, tt_thread *t)
+{
+    struct wk w[NW];
+    size_t before = tt_heap_threads(s->h);
+    CHECK_EQU(tt_test_stats(s->h).threads, before);
+    atomic_store(&s->ready, 0);
+    atomic_store(&s->go, 0);
+    start_workers(s, w, NW, 0, parked_worker);
+    wait_flag(t, NULL, &s->ready, NW);
+    CHECK_EQU(tt_heap_threads(s->h), before + NW);
+    CHECK_EQU(tt_test_stats(s->h).threads, before + NW);
+    CHECK_EQ(tt_in_foreign_region(t), 0);
+    for (int i = 0; i < NW; i++) CHECK_EQ(tt_in_foreign_region(atomic_load(&w[i].t)), 1);
+    /* every other thread is in a foreign region: collections proceed */
+    uint64_t c0 = tt_test_stats(s->h).collections;
+    for (int i = 0; i < 3; i++) {
+        tt_frame f = tt_frame_push(t, 1);
+        build_tree(t, 6, 1, 99); /* garbage */
+        tt_frame_pop(t, f, TT_NO_LOCAL);
+        CHECK_EQ(tt_collect(t), TT_OK);
+    }
+    CHECK_CMPU(tt_test_stats(s->h).collections, >=, c0 + 3);
+    atomic_store(&s->go, 1);
+    join_workers(t, w, NW);
+    CHECK_EQU(tt_heap_threads(s->h), before);
+    CHECK_EQU(tt_test_stats(s->h).threads, before);
+}
+
+/* ---- phase 3: mixed work, hand-offs through a queue ---- */
+
+static void q_push(tt_thread *t, struct wstat *w, struct queue *q, struct item it)
+{
+    WCHECK_EQ(w, tt_foreign_region_enter(t), TT_OK);
+    pthread_mutex_lock(&q->mu);
+    while (q->count == QCAP) pthread_cond_wait(&q->nonfull, &q->mu);
+    q->buf[(q->head + q->count++) % QCAP] = it;
+    pthread_cond_signal(&q->nonempty);
+    pthread_mutex_unlock(&q->mu);
+    WCHECK_EQ(w, tt_foreign_region_leave(t), TT_OK);
+}
+
+static struct item q_pop(tt_thread *t, struct wstat *w, struct queue *q)
+{
+    WCHECK_EQ(w, tt_foreign_region_enter(t), TT_OK);
+    pthread_mutex_lock(&q->mu);
+    while (q->count == 0) pthread_cond_wait(&q->nonempty, &q->mu);
+    struct item it = q->buf[q->head];
+    q->head = (q->head + 1) % QCAP;
+    q->count--;
+    pthread_cond_broadcast(&q->nonfull);
+    pthread_mutex_unlock(&q->mu);
+    WCHECK_EQ(w, tt_foreign_region_leave(t), TT_OK);
+    return it;
+}
+
+/* One round of a worker's own work; ends with its own full collection,
+ * after which weak references and ephemerons are checked exactly. */
+static void own_round(tt_thread *t, struct wk *w, int round)
+{
+    struct wstat *st = &w->st;
+    uint64_t salt = ((uint64_t)(w->idx + 1) << 48) | ((uint64_t)round << 32);
+    tt_frame f = tt_frame_push(t, 8);
+    tt_local tree = build_tree(t, TREE_DEPTH, 1, salt);
+    tt_local list = build_list(t, LIST_LEN, salt);
+    if (!WCHECK(st, !tt_local_is_null(tree) && !tt_local_is_null(list))) {
+        tt_frame_pop(t, f, TT_NO_LOCAL);
+        return;
+    }
+    /* garbage */
+    tt_frame g = tt_frame_push(t, 1);
+    build_tree(t, TREE_DEPTH, 1, ~salt);
+    tt_frame_pop(t, g, TT_NO_LOCAL);
+
+    /* a weak reference to an object that lives, one to an object that dies */
+    tt_weak w_live = tt_weak_new(t, tt_local_get(t, tree));
+    g = tt_frame_push(t, 1);
+    tt_local tmp = tt_local_new(t, tt_alloc(t, &leaf_type));
+    TT_PTR(struct leaf, tt_local_get(t, tmp))->value = salt;
+    tt_weak w_dead = tt_weak_new(t, tt_local_get(t, tmp));
+    /* and one with a callback, which frees it */
+    unsigned wid = atomic_fetch_add(&nwrecs, 1);
+    if (WCHECK(st, wid < MAXWREC)) {
+        wrecs[wid].w = tt_weak_new_cb(t, tt_local_get(t, tmp), weak_cb, &wrecs[wid]);
+        WCHECK(st, !tt_weak_is_null(wrecs[wid].w));
+    }
+    tt_frame_pop(t, g, TT_NO_LOCAL);
+    WCHECK(st, !tt_weak_is_null(w_live) && !tt_weak_is_null(w_dead));
+
+    /* ephemerons: e1's key lives (the tree), so its value (a leaf held by
+     * nothing else) lives; e2's key dies, and its value, which refers
+     * back to the key, dies with it */
+    tt_local lv = tt_local_new(t, tt_alloc(t, &leaf_type));
+    TT_PTR(struct leaf, tt_local_get(t, lv))->value = salt + 1;
+    TT_PTR(struct leaf, tt_local_get(t, lv))->check = ~(salt + 1);
+    tt_local e1 = tt_local_new(t, tt_ephemeron_new(t, tt_local_get(t, tree), tt_local_get(t, lv)));
+    uintptr_t leaf_bits = tt_local_get(t, lv).bits;
+    tt_local_set(t, lv, TT_NULL);
+    tt_local k2 = tt_local_new(t, tt_alloc(t, &node_type));
+    tt_local v2 = tt_local_new(t, tt_alloc(t, &node_type));
+    {
+        tt_ref v = tt_local_get(t, v2);
+        tt_store(t, v, &TT_PTR(struct node, v)->left, tt_local_get(t, k2));
+    }
+    tt_local e2 = tt_local_new(t, tt_ephemeron_new(t, tt_local_get(t, k2), tt_local_get(t, v2)));
+    tt_weak w_v2 = tt_weak_new(t, tt_local_get(t, v2));
+    tt_local_set(t, k2, TT_NULL);
+    tt_local_set(t, v2, TT_NULL);
+    WCHECK(st, !tt_is_null(tt_local_get(t, e1)) && !tt_is_null(tt_local_get(t, e2)));
+
+    /* foreign objects dropped at once: finalized later */
+    for (int i = 0; i < NDROP; i++) new_foreign(t, K_DROP, st, NULL);
+
+    WCHECK_EQ(st, tt_collect(t), TT_OK);
+
+    WCHECK(st, tt_is_null(tt_weak_get(t, w_dead)));
+    WCHECK(st, tt_same(tt_weak_get(t, w_live), tt_local_get(t, tree)));
+    WCHECK(st, tt_same(tt_ephemeron_key(t, tt_local_get(t, e1)), tt_local_get(t, tree)));
+    tt_ref val1 = tt_ephemeron_value(t, tt_local_get(t, e1));
+    if (WCHECK(st, val1.bits == leaf_bits))
+        WCHECK(st, TT_PTR(struct leaf, val1)->value == salt + 1 &&
+                       TT_PTR(struct leaf, val1)->check == ~(salt + 1));
+    WCHECK(st, tt_is_null(tt_ephemeron_key(t, tt_local_get(t, e2))));
+    WCHECK(st, tt_is_null(tt_ephemeron_value(t, tt_local_get(t, e2))));
+    WCHECK(st, tt_is_null(tt_weak_get(t, w_v2)));
+    WCHECK_EQ(st, check_tree(tt_local_get(t, tree), TREE_DEPTH, 1, salt), tree_nodes(TREE_DEPTH));
+    WCHECK(st, check_list(tt_local_get(t, list), LIST_LEN, salt));
+
+    WCHECK_EQ(st, tt_weak_free(t, w_live), TT_OK);
+    WCHECK_EQ(st, tt_weak_free(t, w_dead), TT_OK);
+    WCHECK_EQ(st, tt_weak_free(t, w_v2), TT_OK);
+    tt_frame_pop(t, f, TT_NO_LOCAL);
+}
+
+static void produce(tt_thread *t, struct wk *w, int round)
+{
+    struct wstat *st = &w->st;
+    for (int i = 0; i < ITEMS; i++) {
+        struct item it;
+        memset(&it, 0, sizeof it);
+        tt_frame f = tt_frame_push(t, 1);
+        if (i % 2 == 0) {
+            it.kind = 1;
+            it.len = 20 + (uint32_t)(round * ITEMS + i) % 60;
+            it.base = ((uint64_t)(w->idx + 1) << 40) | ((uint64_t)round << 20) | ((uint64_t)i << 10);
+            tt_local l = build_list(t, it.len, it.base);
+            if (WCHECK(st, !tt_local_is_null(l))) it.g = tt_global_new(t, tt_local_get(t, l));
+        } else {
+            it.kind = 2;
+            tt_local l = tt_local_new(t, new_foreign(t, K_RELEASE, st, &it.rec));
+            if (!tt_is_null(tt_local_get(t, l))) it.g = tt_global_new(t, tt_local_get(t, l));
+        }
+        tt_frame_pop(t, f, TT_NO_LOCAL);
+        /* pushed even if it failed (a null global), so the consumer's count
+         * stays right */
+        WCHECK(st, !tt_global_is_null(it.g));
+        q_push(t, st, &w->s->q, it);
+    }
+}
+
+static int consumed_foreign;
+
+static void consume(tt_thread *t, struct wk *w, int n)
+{
+    struct wstat *st = &w->st;
+    for (int i = 0; i < n; i++) {
+        struct item it = q_pop(t, st, &w->s->q);
+        if (tt_global_is_null(it.g)) continue; /* the producer failed (reported there) */
+        tt_frame f = tt_frame_push(t, 1);
+        tt_local l = tt_local_new(t, tt_global_get(t, it.g));
+        build_tree(t, 4, 1, 5); /* garbage in between: collections happen here too */
+        tt_ref r = tt_local_get(t, l);
+        if (it.kind == 1) {
+            WCHECK(st, check_list(r, it.len, it.base));
+        } else {
+            struct frec *rec = &recs[it.rec];
+            consumed_foreign++;
+            WCHECK(st, tt_foreign_addr(t, r) == (void *)rec->addr);
+            WCHECK_EQ(st, atomic_load(&rec->runs), 0);
+            WCHECK_EQ(st, tt_release(t, r), TT_OK);
+            WCHECK_EQ(st, atomic_load(&rec->runs), 1);
+            WCHECK_EQ(st, atomic_load(&rec->role), my_role);
+            WCHECK(st, atomic_load(&rec->addr_ok));
+            WCHECK(st, tt_foreign_released(t, r));
+            WCHECK_EQ(st, tt_foreign_size(t, r), 0);
+        }
+        tt_frame_pop(t, f, TT_NO_LOCAL);
+        WCHECK_EQ(st, tt_global_free(t, it.g), TT_OK);
+    }
+}
+
+static void *mixed_worker(void *arg)
+{
+    struct wk *w = arg;
+    struct scen *s = w->s;
+    tt_thread *t = attach_worker(w);
+    if (!t) return NULL;
+    for (int k = 0; k < NCLOSE; k++) {
+        tt_frame f = tt_frame_push(t, 1);
+        tt_local l = tt_local_new(t, new_foreign(t, K_CLOSE, &w->st, NULL));
+        s->close_g[w->idx][k] = tt_global_new(t, tt_local_get(t, l));
+        WCHECK(&w->st, !tt_global_is_null(s->close_g[w->idx][k]));
+        tt_frame_pop(t, f, TT_NO_LOCAL);
+    }
+    for (int round = 0; round < ROUNDS; round++) {
+        own_round(t, w, round);
+        if (w->idx < 2)
+            produce(t, w, round);
+        else
+            consume(t, w, 2 * ITEMS);
+        tt_safepoint(t);
+    }
+    tt_thread_detach(t);
+    return NULL;
+}
+
+static void phase_mixed(struct scen *s, tt_thread *t)
+{
+    struct wk w[NW];
+    consumed_foreign = 0;
+    uint64_t c0 = tt_test_stats(s->h).collections;
+    start_workers(s, w, NW, 0, mixed_worker);
+    join_workers(t, w, NW);
+    tt_stats st = tt_test_stats(s->h);
+    /* every worker collected once per round */
+    CHECK_CMPU(st.collections, >=, c0 + (uint64_t)NW * ROUNDS);
+    /* the foreign objects handed over were released by the consumer */
+    unsigned nrel = count_kind(K_RELEASE);
+    CHECK_EQ(nrel, 2 * ROUNDS * (ITEMS / 2));
+    CHECK_EQ(consumed_foreign, nrel);
+    unsigned end = atomic_load(&nrecs);
+    for (unsigned i = 0; i < end; i++) {
+        if (recs[i].kind != K_RELEASE) continue;
+        CHECK_EQ(atomic_load(&recs[i].runs), 1);
+        CHECK_EQ(atomic_load(&recs[i].role), ROLE_WORKER + 2);
+        CHECK(atomic_load(&recs[i].addr_ok));
+        CHECK(atomic_load(&recs[i].work_ok));
+    }
+    CHECK_EQ(count_kind(K_DROP), NW * ROUNDS * NDROP);
+    CHECK_EQ(count_kind(K_CLOSE), NW * NCLOSE);
+    CHECK_EQU(st.globals, NW * NCLOSE);
+    CHECK_EQ(atomic_load(&nwrecs), NW * ROUNDS);
+}
+
+/* ---- phase 4: collections forced from several threads at once ---- */
+
+static void *collect_worker(void *arg)
+{
+    struct wk *w = arg;
+    struct scen *s = w->s;
+    tt_thread *t = attach_worker(w);
+    if (!t) return NULL;
+    atomic_fetch_add(&s->ready, 1);
+    wait_flag(t, &w->st, &s->go, 1);
+    for (int k = 0; k < NCOLLECT; k++) {
+        uint64_t salt = ((uint64_t)w->idx << 32) | (uint64_t)k;
+        tt_frame f = tt_frame_push(t, 1);
+        tt_local tree = build_tree(t, 8, 1, salt);
+        WCHECK(&w->st, !tt_local_is_null(tree));
+        WCHECK_EQ(&w->st, tt_collect(t), TT_OK);
+        WCHECK_EQ(&w->st, check_tree(tt_local_get(t, tree), 8, 1, salt), tree_nodes(8));
+        tt_frame_pop(t, f, TT_NO_LOCAL);
+    }
+    tt_thread_detach(t);
+    return NULL;
+}
+
+/* Allocates (and so reaches safepoints) without ever collecting on
+ * purpose or entering a region: the collections of the others must stop
+ * it. The first collection after go made by another thread finds it
+ * running, whatever the interleaving. */
+static void *busy_worker(void *arg)
+{
+    struct wk *w = arg;
+    struct scen *s = w->s;
+    tt_thread *t = attach_worker(w);
+    if (!t) return NULL;
+    tt_local keep = build_list(t, 200, 0xb0b0000);
+    atomic_fetch_add(&s->ready, 1);
+    while (!atomic_load(&s->stop)) {
+        tt_frame f = tt_frame_push(t, 1);
+        build_tree(t, 5, 1, 11); /* garbage */
+        tt_frame_pop(t, f, TT_NO_LOCAL);
+        tt_safepoint(t);
+        w->spins++;
+    }
+    WCHECK(&w->st, check_list(tt_local_get(t, keep), 200, 0xb0b0000));
+    tt_thread_detach(t);
+    return NULL;
+}
+
+static void phase_concurrent_collect(struct scen *s, tt_thread *t)
+{
+    struct wk w[NW], busy[1];
+    atomic_store(&s->ready, 0);
+    atomic_store(&s->go, 0);
+    atomic_store(&s->stop, 0);
+    start_workers(s, busy, 1, NW, busy_worker);
+    start_workers(s, w, NW, 0, collect_worker);
+    wait_flag(t, NULL, &s->ready, NW + 1); /* all attached before any collects */
+    tt_stats a = tt_test_stats(s->h);
+    atomic_store(&s->go, 1);
+    join_workers(t, w, NW);
+    tt_stats b = tt_test_stats(s->h);
+    atomic_store(&s->stop, 1);
+    join_workers(t, busy, 1);
+    /* a tt_collect waiting for another thread's collection runs one more:
+     * at least one collection per call of the busiest thread */
+    CHECK_CMPU(b.collections - a.collections, >=, NCOLLECT);
+    CHECK_CMPU(b.safepoint_waits - a.safepoint_waits, >=, 1);
+    CHECK_CMPU(b.safepoint_waits, <=, b.collections);
+    CHECK_CMPU(b.safepoint_ns_p50, <=, b.safepoint_ns_max);
+    CHECK_CMPU(b.safepoint_ns_p99, <=, b.safepoint_ns_max);
+}
+
+/* ---- phase 5: a loop that only polls, while another thread collects ---- */
+
+static void *spinning_worker(void *arg)
+{
+    struct wk *w = arg;
+    struct scen *s = w->s;
+    tt_thread *t = attach_worker(w);
+    if (!t) return NULL;
+    tt_local l = tt_local_new(t, tt_alloc(t, &leaf_type));
+    tt_ref r = tt_local_get(t, l); /* rooted by l: valid across safepoints */
+    TT_PTR(struct leaf, r)->value = 0x5eed;
+    atomic_fetch_add(&s->ready, 1);
+    long bad = 0;
+    while (!atomic_load(&s->stop)) {
+        tt_safepoint(t);
+        if (TT_PTR(struct leaf, r)->value != 0x5eed) bad++;
+        w->spins++;
+    }
+    WCHECK_EQ(&w->st, bad, 0);
+    WCHECK(&w->st, w->spins > 0);
+    WCHECK(&w->st, tt_same(tt_local_get(t, l), r));
+    tt_thread_detach(t);
+    return NULL;
+}
+
+static void phase_safepoint_loop(struct scen *s, tt_thread *t)
+{
+    struct wk w[1];
+    atomic_store(&s->ready, 0);
+    atomic_store(&s->stop, 0);
+    drain(s, t); /* no cleanup may collect meanwhile: the count below is exact */
+    start_workers(s, w, 1, 0, spinning_worker);
+    wait_flag(t, NULL, &s->ready, 1);
+    tt_stats a = tt_test_stats(s->h);
+    for (int i = 0; i < 10; i++) CHECK_EQ(tt_collect(t), TT_OK);
+    tt_stats b = tt_test_stats(s->h);
+    atomic_store(&s->stop, 1);
+    join_workers(t, w, 1);
+    /* nothing else allocates: exactly these ten. The first had the
+     * spinning thread to stop; a later one may find it still parked from
+     * the one before (it had no time to run in between), and then need
+     * not wait. */
+    CHECK_EQU(b.collections - a.collections, 10);
+    CHECK_CMPU(b.safepoint_waits - a.safepoint_waits, >=, 1);
+    CHECK_CMPU(b.safepoint_waits - a.safepoint_waits, <=, 10);
+    CHECK(w[0].spins > 0);
+}
+
+/* ---- phase 6: a thread asleep in a foreign region ---- */
+
+static void *sleeping_worker(void *arg)
+{
+    struct wk *w = arg;
+    struct scen *s = w->s;
+    tt_thread *t = attach_worker(w);
+    if (!t) return NULL;
+    tt_local l = build_list(t, 500, 0xabc000);
+    WCHECK(&w->st, !tt_local_is_null(l));
+    WCHECK_EQ(&w->st, tt_foreign_region_enter(t), TT_OK);
+    WCHECK_EQ(&w->st, tt_in_foreign_region(t), 1);
+    atomic_store(&s->sleeping, 1);
+    double end = now_s() + HANG_GUARD_S;
+    while (!atomic_load(&s->done) && now_s() < end) {
+        struct timespec ts = {0, 2 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    WCHECK(&w->st, atomic_load(&s->done));
+    WCHECK_EQ(&w->st, tt_foreign_region_leave(t), TT_OK);
+    WCHECK_EQ(&w->st, tt_in_foreign_region(t), 0);
+    WCHECK(&w->st, check_list(tt_local_get(t, l), 500, 0xabc000));
+    tt_thread_detach(t);
+    return NULL;
+}
+
+static void phase_sleeper(struct scen *s, tt_thread *t)
+{
+    struct wk w[1];
+    atomic_store(&s->sleeping, 0);
+    atomic_store(&s->done, 0);
+    start_workers(s, w, 1, 0, sleeping_worker);
+    wait_flag(t, NULL, &s->sleeping, 1);
+    CHECK_EQ(tt_in_foreign_region(atomic_load(&w[0].t)), 1);
+    tt_stats a = tt_test_stats(s->h);
+    for (int i = 0; i < 5; i++) {
+        tt_frame f = tt_frame_push(t, 1);
+        build_tree(t, 7, 1, 3); /* garbage */
+        tt_frame_pop(t, f, TT_NO_LOCAL);
+        CHECK_EQ(tt_collect(t), TT_OK);
+    }
+    tt_stats b = tt_test_stats(s->h);
+    /* the collections ran while the other thread slept */
+    CHECK_CMPU(b.collections - a.collections, >=, 5);
+    CHECK_EQ(atomic_load(&s->done), 0);
+    CHECK_EQ(tt_in_foreign_region(atomic_load(&w[0].t)), 1);
+    atomic_store(&s->done, 1);
+    join_workers(t, w, 1);
+}
+
+/* ---- the end: finalization, statistics, close ---- */
+
+static void phase_finish(struct scen *s, tt_thread *t)
+{
+    unsigned ndrop = count_kind(K_DROP), nrel = count_kind(K_RELEASE);
+    unsigned nclose = count_kind(K_CLOSE);
+    unsigned end = atomic_load(&nrecs), nw = atomic_load(&nwrecs);
+    drain(s, t);
+    tt_stats st = tt_test_stats(s->h);
+    CHECK_EQU(st.pending_cleanups, 0);
+    CHECK_EQU(tt_pending_cleanups(t), 0);
+    CHECK_EQU(st.objects_queued, ndrop);
+    CHECK_EQU(st.objects_finalized, ndrop);
+    CHECK_EQU(st.cleanups_run, ndrop + nrel);
+    CHECK_EQU(st.weak_callbacks_run, nw);
+    CHECK_EQU(st.weaks, 0); /* the callbacks freed theirs */
+    CHECK_CMPU(st.pending_cleanups_peak, >=, 1);
+    CHECK_CMPU(st.pending_cleanups_peak, <=, ndrop + nw);
+    if (s->fin) {
+        CHECK_CMPU(st.finalize_latency_count, >, 0);
+        CHECK_CMPU(st.finalize_latency_count, <=, ndrop + nw);
+        CHECK_CMPU(st.finalize_latency_ns_p50, <=, st.finalize_latency_ns_max);
+        CHECK_CMPU(st.finalize_latency_ns_p99, <=, st.finalize_latency_ns_max);
+    }
+    int bad_wruns = 0, bad_wrole = 0, bad_wok = 0;
+    for (unsigned i = 0; i < nw && i < MAXWREC; i++) {
+        int role = atomic_load(&wrecs[i].role);
+        bad_wruns += atomic_load(&wrecs[i].runs) != 1;
+        bad_wok += !atomic_load(&wrecs[i].ok);
+        bad_wrole += s->fin ? role != ROLE_FOREIGN : role == ROLE_FOREIGN || role < 0;
+    }
+    CHECK_EQ(bad_wruns, 0);
+    CHECK_EQ(bad_wrole, 0);
+    CHECK_EQ(bad_wok, 0);
+    int bad_runs = 0, bad_role = 0, bad_addr = 0;
+    for (unsigned i = 0; i < end; i++) {
+        if (recs[i].kind != K_DROP) continue;
+        int role = atomic_load(&recs[i].role);
+        bad_runs += atomic_load(&recs[i].runs) != 1;
+        bad_addr += !atomic_load(&recs[i].addr_ok) || !atomic_load(&recs[i].work_ok);
+        /* with a finalizer thread, queued cleanups run only there;
+         * otherwise on the program's threads (foreign-memory calls of the
+         * workers, tt_run_finalizers here) */
+        bad_role += s->fin ? role != ROLE_FOREIGN : role == ROLE_FOREIGN || role < 0;
+    }
+    CHECK_EQ(bad_runs, 0);
+    CHECK_EQ(bad_role, 0);
+    CHECK_EQ(bad_addr, 0);
+
+    /* what is left: the objects kept until close, in globals */
+    CHECK_EQ(tt_collect(t), TT_OK);
+    st = tt_test_stats(s->h);
+    CHECK_EQU(st.live_objects, nclose);
+    CHECK_EQU(st.globals, nclose);
+    CHECK_EQU(st.weaks, 0);
+    CHECK_EQU(st.external_bytes, (uint64_t)nclose * EXT);
+    CHECK_EQU(st.threads, 1 + (s->fin != 0));
+    CHECK_EQU(tt_heap_threads(s->h), 1 + (s->fin != 0));
+    for (int i = 0; i < NW; i++)
+        for (int k = 0; k < NCLOSE; k++) {
+            tt_ref r = tt_global_get(t, s->close_g[i][k]);
+            CHECK(!tt_is_null(r) && !tt_foreign_released(t, r));
+            /* half of them stay in globals; the others are dropped but no
+             * collection runs before close */
+            if (k % 2) CHECK_EQ(tt_global_free(t, s->close_g[i][k]), TT_OK);
+        }
+    for (unsigned i = 0; i < end; i++)
+        if (recs[i].kind == K_CLOSE) CHECK_EQ(atomic_load(&recs[i].runs), 0);
+}
+
+static void run_scenario(int fin)
+{
+    struct scen *s = calloc(1, sizeof *s);
+    REQUIRE(s != NULL);
+    reset_records();
+    s->fin = fin;
+    pthread_mutex_init(&s->q.mu, NULL);
+    pthread_cond_init(&s->q.nonempty, NULL);
+    pthread_cond_init(&s->q.nonfull, NULL);
+
+    tt_config cfg;
+    tt_config_init(&cfg);
+    cfg.initial_size = 1 << 20;
+    cfg.verify_collections = 1;
+    cfg.mark_threads = 2;
+    cfg.finalizer_thread = fin;
+    cfg.on_misuse = count_misuse;
+    cfg.on_report = count_report;
+    s->h = tt_heap_open(&cfg);
+    REQUIRE(s->h != NULL);
+    my_role = ROLE_MAIN;
+    tt_thread *t = tt_thread_attach(s->h);
+    REQUIRE(t != NULL);
+
+    phase_parallel_mark(s, t);
+    phase_thread_counts(s, t);
+    phase_mixed(s, t);
+    phase_concurrent_collect(s, t);
+    phase_safepoint_loop(s, t);
+    phase_sleeper(s, t);
+    phase_finish(s, t);
+
+    tt_thread_detach(t);
+    tt_heap_close(s->h);
+
+    /* the cleanups left ran at close, on the closing thread, once each */
+    unsigned end = atomic_load(&nrecs);
+    int bad = 0;
+    for (unsigned i = 0; i < end; i++) {
+        if (recs[i].kind == 0) continue;
+        CHECK_EQ(atomic_load(&recs[i].runs), 1);
+        CHECK(atomic_load(&recs[i].addr_ok));
+        CHECK(atomic_load(&recs[i].work_ok));
+        if (recs[i].kind == K_CLOSE) bad += atomic_load(&recs[i].role) != ROLE_MAIN;
+    }
+    CHECK_EQ(bad, 0);
+    CHECK_EQ(atomic_load(&misuses), 0);
+    CHECK_EQ(atomic_load(&reports_close), 0);
+    CHECK_EQ(atomic_load(&reports_cycle), 0);
+    pthread_cond_destroy(&s->q.nonfull);
+    pthread_cond_destroy(&s->q.nonempty);
+    pthread_mutex_destroy(&s->q.mu);
+    free(s);
+}
+
+static void test_mt_without_finalizer_thread(void) { run_scenario(0); }
+static void test_mt_with_finalizer_thread(void) { run_scenario(1); }
+
+/* With a finalizer thread, the program may still run pending cleanups
+ * itself (tt_run_finalizers). Whoever runs them, every queued cleanup runs
+ * once and soon: the finalizer thread must not be left idle with items in
+ * the queue because the program's run held the queue when it looked. */
+static atomic_int slow_runs[400];
+
+static void slow_cleanup(tt_thread *t, tt_ref obj, void *env)
+{
+    (void)t;
+    (void)obj;
+    struct timespec ts = {0, 100 * 1000};
+    nanosleep(&ts, NULL);
+    atomic_fetch_add(&slow_runs[(intptr_t)env], 1);
+}
+
+static void test_finalizer_thread_and_explicit_runs(void)
+{
+    enum { N = 400 };
+    for (int round = 0; round < 5; round++) {
+        tt_config cfg;
+        tt_config_init(&cfg);
+        cfg.finalizer_thread = 1;
+        cfg.on_misuse = count_misuse;
+        atomic_store(&misuses, 0);
+        tt_heap *h = tt_heap_open(&cfg);
+        REQUIRE(h != NULL);
+        my_role = ROLE_MAIN;
+        tt_thread *t = tt_thread_attach(h);
+        REQUIRE(t != NULL);
+        for (int i = 0; i < N; i++) atomic_store(&slow_runs[i], 0);
+        for (intptr_t i = 0; i < N; i++)
+            REQUIRE(!tt_is_null(tt_foreign_new(t, NULL, 0, slow_cleanup, (void *)i)));
+        CHECK_EQ(tt_collect(t), TT_OK);
+        size_t mine = 0;
+        for (int i = 0; i < 20; i++) mine += tt_run_finalizers(t, 1);
+        CHECK_CMPU(mine, <=, 20);
+        /* the rest is the finalizer thread's */
+        double deadline = now_s() + HANG_GUARD_S;
+        int total = 0;
+        CHECK_EQ(tt_foreign_region_enter(t), TT_OK);
+        for (;;) {
+            total = 0;
+            for (int i = 0; i < N; i++) total += atomic_load(&slow_runs[i]);
+            if (total >= N || now_s() > deadline) break;
+            nap();
+        }
+        CHECK_EQ(tt_foreign_region_leave(t), TT_OK);
+        if (total < N)
+            fprintf(stderr, "round %d: %d of %d cleanups ran (%zu by tt_run_finalizers); %zu "
+                            "left pending with the finalizer thread idle\n",
+                    round, total, N, mine, tt_pending_cleanups(t));
+        CHECK_EQ(total, N);
+        CHECK_EQU(tt_pending_cleanups(t), 0);
+        tt_thread_detach(t);
+        tt_heap_close(h);
+        int wrong = 0;
+        for (int i = 0; i < N; i++) wrong += atomic_load(&slow_runs[i]) != 1;
+        CHECK_EQ(wrong, 0);
+        CHECK_EQ(atomic_load(&misuses), 0);
+        if (total < N) break; /* once is enough to show it */
+    }
+}
+
+/* Heaps opened and closed in a row, each with a thread attached and
+ * detached, and some with a finalizer thread: whatever the thread
+ * machinery takes per heap (thread-exit keys, helpers) is given back, so
+ * the thousandth heap opens like the first. */
+static void test_many_heaps(void)
+{
+    int n = SLOW ? 1100 : 1500, failed = 0;
+    for (int i = 0; i < n; i++) {
+        tt_config cfg;
+        tt_config_init(&cfg);
+        cfg.finalizer_thread = i % 50 == 0;
+        cfg.mark_threads = 2;
+        tt_heap *h = tt_heap_open(&cfg);
+        tt_thread *t = h ? tt_thread_attach(h) : NULL;
+        if (!t) {
+            if (!failed)
+                fprintf(stderr, "heap %d: %s\n", i, tt_last_error()->message);
+            failed++;
+            tt_heap_close(h);
+            continue;
+        }
+        tt_ref r = tt_alloc(t, &leaf_type);
+        if (tt_is_null(r)) failed++;
+        tt_thread_detach(t);
+        tt_heap_close(h);
+    }
+    CHECK_EQ(failed, 0);
+}
+
+int main(void)
+{
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    RUN(test_many_heaps);
+    RUN(test_mt_without_finalizer_thread);
+    RUN(test_mt_with_finalizer_thread);
+    RUN(test_finalizer_thread_and_explicit_runs);
+    return tt_test_done();
+}
