@@ -127,6 +127,10 @@ tt_heap *tt_heap_open(const tt_config *cfg)
     }
     if (tt__mark_init(h) != 0 || tt__space_init(h) != 0 || tt__thread_exit_key_init(h) != 0) {
         if (h->has_exit_key) pthread_key_delete(h->exit_key);
+        if (h->anchor) {
+            pthread_mutex_destroy(&h->anchor->lock);
+            free(h->anchor);
+        }
         tt__space_finish(h);
         tt__mark_finish(h);
         tt__world_finish(h);
@@ -162,20 +166,15 @@ void tt_heap_close(tt_heap *h)
     }
     /* Threads still attached are closed with the heap: no collection waits
      * for them any more (their locals stay roots until the end). */
+    /* OS threads exiting attached from now on leave their threads to
+     * close; those already detaching theirs are waited for. */
+    tt__thread_exit_key_close(h);
     pthread_mutex_lock(&h->world_lock);
-    /* OS threads exiting attached now leave their threads to close; those
-     * already detaching theirs are waited for. */
-    h->closing = true;
-    while (h->exiting) pthread_cond_wait(&h->stopped_cv, &h->world_lock);
     for (tt_thread *t = h->threads; t; t = t->next)
         if (t != h->fin_t) __atomic_store_n(&t->state, TT__TS_IDLE, __ATOMIC_SEQ_CST);
     pthread_mutex_unlock(&h->world_lock);
     /* The finalizer thread runs what is queued, then stops. */
     tt__finalizer_stop(h);
-    if (h->has_exit_key) {
-        pthread_key_delete(h->exit_key);
-        h->has_exit_key = false;
-    }
     /* Cleanups run while the heap is whole: they may use it. */
     tt__finalize_shutdown(h);
     tt__mark_workers_stop(h);

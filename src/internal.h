@@ -415,6 +415,14 @@ TT_HIDDEN uint64_t tt__hist_percentile(const struct tt__hist *hs, double q);
 
 struct tt__markpool;
 
+/* What an OS thread's key value points to: it outlives the heap as long
+ * as a thread holds it, so an exit racing a close never reads freed memory. */
+struct tt__anchor {
+    pthread_mutex_t lock;
+    tt_heap *h;    /* NULL once close has begun */
+    unsigned refs; /* the heap, plus each OS thread whose key holds it */
+};
+
 struct tt_heap {
     uint64_t sig;
     tt_config cfg;
@@ -437,7 +445,8 @@ struct tt_heap {
     uint32_t stopping;           /* atomic: a collector is stopping the world */
     size_t nthreads;
     struct tt__hist ttsp;        /* time to safepoint */
-    pthread_key_t exit_key;      /* set while an OS thread has attachments */
+    pthread_key_t exit_key;      /* value: the anchor, while an OS thread has attachments */
+    struct tt__anchor *anchor;   /* outlives the heap while OS threads hold it */
     bool closing;                /* world_lock: close has begun */
     unsigned exiting;            /* world_lock: exiting OS threads detaching theirs */
     bool has_exit_key;
@@ -541,6 +550,8 @@ TT_HIDDEN tt_thread *tt__thread_attach(tt_heap *h, bool internal, const char *fi
 /* Detach t (any state but dead); reason as in dead_reason. */
 TT_HIDDEN void tt__thread_detach(tt_thread *t, int reason);
 TT_HIDDEN int tt__thread_exit_key_init(tt_heap *h);
+/* Close: no exit detaches this heap's threads any more. */
+TT_HIDDEN void tt__thread_exit_key_close(tt_heap *h);
 TT_HIDDEN int tt__locals_reserve(tt_thread *t, uint64_t need);
 
 /* alloc.c */
