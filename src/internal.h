@@ -421,6 +421,8 @@ struct tt__anchor {
     pthread_mutex_t lock;
     tt_heap *h;    /* NULL once close has begun */
     unsigned refs; /* the heap, plus each OS thread whose key holds it */
+    pthread_key_t key;
+    bool delete_key; /* the last release deletes the key (close left holders) */
 };
 
 struct tt_heap {

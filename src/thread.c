@@ -101,6 +101,7 @@ static void anchor_release(struct tt__anchor *a)
     unsigned left = --a->refs;
     pthread_mutex_unlock(&a->lock);
     if (left == 0) {
+        if (a->delete_key) pthread_key_delete(a->key);
         pthread_mutex_destroy(&a->lock);
         free(a);
     }
@@ -278,11 +279,21 @@ void tt__thread_exit_key_close(tt_heap *h)
     while (h->exiting) pthread_cond_wait(&h->stopped_cv, &h->world_lock);
     pthread_mutex_unlock(&h->world_lock);
     if (h->has_exit_key) {
-        pthread_key_delete(h->exit_key);
+        /* The closing OS thread may still be attached: let its key go. */
+        if (pthread_getspecific(h->exit_key) == a) {
+            pthread_setspecific(h->exit_key, NULL);
+            anchor_release(a);
+        }
+        /* Other OS threads still attached keep the key (and the anchor)
+         * until they exit; the last of them deletes it. */
+        pthread_mutex_lock(&a->lock);
+        bool held = a->refs > 1;
+        a->key = h->exit_key;
+        a->delete_key = held;
+        pthread_mutex_unlock(&a->lock);
+        if (!held) pthread_key_delete(h->exit_key);
         h->has_exit_key = false;
     }
-    /* Threads still holding the anchor in their key (attached at close)
-     * never run the destructor now: their references stay, a few bytes. */
     h->anchor = NULL;
     anchor_release(a);
 }
