@@ -6,17 +6,20 @@
  * reports "heap-corrupt" through the misuse handler, which counts it) and
  * mark_threads = 2, once without and once with a finalizer thread, and
  * runs these phases on it, checking exact results:
- *   - parallel marking: a large live set survives intact, and two threads
- *     marked it;
+ *   - parallel marking: a large live set survives intact, two threads
+ *     marked it, and groups of ephemerons (a live key, a key alive only
+ *     through another ephemeron's value, dead keys) settle exactly;
  *   - thread counts: tt_heap_threads and stats.threads follow attaches and
  *     detaches; threads parked in foreign regions do not hold collections;
  *   - mixed work on three threads: trees and lists built in frames, weak
- *     references whose targets die (and others that stay), ephemerons,
- *     foreign objects dropped for finalization; globals holding lists and
+ *     references whose targets die (and others that stay), weak callbacks,
+ *     ephemerons, foreign objects dropped for finalization (their cleanups
+ *     allocate, some collect); globals holding lists and
  *     foreign objects handed from two producers to a consumer through a
  *     mutex-protected queue (blocking inside foreign regions), the consumer
  *     verifying and freeing the lists and releasing the foreign objects;
- *   - tt_collect from three threads at once (and stats.safepoint_waits);
+ *   - tt_collect from three threads at once while a fourth allocates
+ *     (and stats.safepoint_waits);
  *   - one thread in a loop that only calls tt_safepoint while another
  *     collects;
  *   - one thread asleep in a foreign region while another collects;
@@ -25,8 +28,10 @@
  *     object's foreign address; what is left runs at tt_heap_close; the
  *     statistics of cleanups, globals, weak references and threads are
  *     exact.
- * A separate test opens and closes many heaps in a row (per-heap resources
- * of the thread machinery must be given back).
+ * Separate tests: many heaps opened and closed in a row (per-heap
+ * resources of the thread machinery must be given back); a finalizer
+ * thread racing the program's own tt_run_finalizers still runs every
+ * queued cleanup.
  *
  * The checks made on the worker threads are counted per thread (the
  * harness's counters are not atomic) and merged after the join.
