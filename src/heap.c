@@ -125,17 +125,15 @@ tt_heap *tt_heap_open(const tt_config *cfg)
         tt__fail(TT_ENOMEM, NULL, 0, "tt_heap_open: no memory for the heap's locks");
         return NULL;
     }
-    if (tt__mark_init(h) != 0 || tt__space_init(h) != 0 || tt__thread_exit_key_init(h) != 0) {
-        if (h->has_exit_key) pthread_key_delete(h->exit_key);
-        if (h->anchor) {
-            pthread_mutex_destroy(&h->anchor->lock);
-            free(h->anchor);
-        }
+    bool ok = tt__mark_init(h) == 0 && tt__space_init(h) == 0;
+    if (!ok) tt__fail(TT_ENOMEM, NULL, 0, "tt_heap_open: out of memory for the first chunk");
+    /* Reports its own cause (no memory, or no pthread key left). */
+    if (!ok || tt__thread_exit_key_init(h) != TT_OK) {
+        tt__thread_exit_anchor_free(h);
         tt__space_finish(h);
         tt__mark_finish(h);
         tt__world_finish(h);
         free(h);
-        tt__fail(TT_ENOMEM, NULL, 0, "tt_heap_open: out of memory for the first chunk");
         return NULL;
     }
     tt__stats_footprint(h);

@@ -415,14 +415,13 @@ TT_HIDDEN uint64_t tt__hist_percentile(const struct tt__hist *hs, double q);
 
 struct tt__markpool;
 
-/* What an OS thread's key value points to: it outlives the heap as long
- * as a thread holds it, so an exit racing a close never reads freed memory. */
+/* What an OS thread's exit record holds for each heap (thread_exit.c): it
+ * outlives the heap as long as a record holds it, so an exit racing a
+ * close never reads freed memory. */
 struct tt__anchor {
     pthread_mutex_t lock;
     tt_heap *h;    /* NULL once close has begun */
-    unsigned refs; /* the heap, plus each OS thread whose key holds it */
-    pthread_key_t key;
-    bool delete_key; /* the last release deletes the key (close left holders) */
+    unsigned refs; /* the heap, plus each OS thread record that holds it */
 };
 
 struct tt_heap {
@@ -447,11 +446,9 @@ struct tt_heap {
     uint32_t stopping;           /* atomic: a collector is stopping the world */
     size_t nthreads;
     struct tt__hist ttsp;        /* time to safepoint */
-    pthread_key_t exit_key;      /* value: the anchor, while an OS thread has attachments */
     struct tt__anchor *anchor;   /* outlives the heap while OS threads hold it */
     bool closing;                /* world_lock: close has begun */
     unsigned exiting;            /* world_lock: exiting OS threads detaching theirs */
-    bool has_exit_key;
 
     /* The finalizer thread (finalizer.c). */
     pthread_t fin_thread;
@@ -551,7 +548,16 @@ TT_HIDDEN void tt__thread_free(tt_thread *t, int reason);
 TT_HIDDEN tt_thread *tt__thread_attach(tt_heap *h, bool internal, const char *file, int line);
 /* Detach t (any state but dead); reason as in dead_reason. */
 TT_HIDDEN void tt__thread_detach(tt_thread *t, int reason);
+
+/* thread_exit.c */
+/* Open: the heap's anchor (and the process-wide key, once). Reports. */
 TT_HIDDEN int tt__thread_exit_key_init(tt_heap *h);
+/* Open failed after init: free the anchor. */
+TT_HIDDEN void tt__thread_exit_anchor_free(tt_heap *h);
+/* The calling OS thread has (or is about to have) attachments to h. */
+TT_HIDDEN int tt__thread_exit_hold(tt_heap *h);
+/* The calling OS thread has no attachment to h left. */
+TT_HIDDEN void tt__thread_exit_drop(tt_heap *h);
 /* Close: no exit detaches this heap's threads any more. */
 TT_HIDDEN void tt__thread_exit_key_close(tt_heap *h);
 TT_HIDDEN int tt__locals_reserve(tt_thread *t, uint64_t need);

@@ -93,56 +93,6 @@ int tt__locals_reserve(tt_thread *t, uint64_t need)
     return TT_OK;
 }
 
-/* Called by the C library when an OS thread exits with the heap under the
- * heap's key: some of its attachments were never detached. */
-static void anchor_release(struct tt__anchor *a)
-{
-    pthread_mutex_lock(&a->lock);
-    unsigned left = --a->refs;
-    pthread_mutex_unlock(&a->lock);
-    if (left == 0) {
-        if (a->delete_key) pthread_key_delete(a->key);
-        pthread_mutex_destroy(&a->lock);
-        free(a);
-    }
-}
-
-static void exited_attached(void *arg)
-{
-    struct tt__anchor *a = arg;
-    pthread_mutex_lock(&a->lock);
-    tt_heap *h = a->h;
-    if (h) {
-        /* Counted while the anchor still names the heap: close waits. */
-        pthread_mutex_lock(&h->world_lock);
-        h->exiting++;
-        pthread_mutex_unlock(&h->world_lock);
-    }
-    pthread_mutex_unlock(&a->lock);
-    if (h) {
-        pthread_t me = pthread_self();
-        for (;;) {
-            tt_thread *t = NULL;
-            pthread_mutex_lock(&h->world_lock);
-            for (tt_thread *o = h->threads; o; o = o->next)
-                if (!o->internal && pthread_equal(o->owner, me)) t = o;
-            pthread_mutex_unlock(&h->world_lock);
-            if (!t) break;
-            if (h->checked)
-                tt__misuse(h, TT_ESTATE, "thread-exit-attached", t->file, t->line,
-                           "an OS thread exited while attached (at %s:%d); tether detached it",
-                           t->file ? t->file : "?", t->line);
-            /* Detached whatever the mode, so that no collection waits for it. */
-            tt__thread_detach(t, 3);
-        }
-        pthread_mutex_lock(&h->world_lock);
-        h->exiting--;
-        pthread_cond_broadcast(&h->stopped_cv);
-        pthread_mutex_unlock(&h->world_lock);
-    }
-    anchor_release(a);
-}
-
 /* Whether the calling OS thread has an attachment (internal ones aside). */
 static bool attached_here(tt_heap *h)
 {
@@ -167,6 +117,13 @@ tt_thread *tt__thread_attach(tt_heap *h, bool internal, const char *file, int li
     t->line = line;
     t->owner = pthread_self();
     t->internal = internal;
+    /* Held before linking: an OS thread's attachments are always known to
+     * its exit. A hold left by a failed attach is harmless. */
+    if (!internal && tt__thread_exit_hold(h) != TT_OK) {
+        free(t);
+        tt__fail(TT_ENOMEM, file, line, "tt_thread_attach: out of memory for the thread-exit record");
+        return NULL;
+    }
     TT__LOCKED(h);
     if (tt__locals_reserve(t, (uint64_t)h->cfg.base_frame_capacity + 1) != TT_OK) {
         free(t);
@@ -194,12 +151,6 @@ tt_thread *tt__thread_attach(tt_heap *h, bool internal, const char *file, int li
     t->state = TT__TS_PARKED;
     tt__world_link(h, t);
     t->f.sig = TT__THREAD_SIG;
-    if (!internal && h->has_exit_key && !pthread_getspecific(h->exit_key)) {
-        pthread_mutex_lock(&h->anchor->lock);
-        h->anchor->refs++;
-        pthread_mutex_unlock(&h->anchor->lock);
-        pthread_setspecific(h->exit_key, h->anchor);
-    }
     unsigned d = tt__unlock_all(h);
     tt__thread_set_state(t, TT__TS_RUNNING);
     tt__relock(h, d);
@@ -229,11 +180,8 @@ void tt__thread_detach(tt_thread *t, int reason)
     tt__hcache_flush(t);
     tt__space_flush_thread(t);
     tt__world_unlink(h, t);
-    if (!t->internal && h->has_exit_key && pthread_equal(t->owner, pthread_self()) &&
-        !attached_here(h) && pthread_getspecific(h->exit_key)) {
-        pthread_setspecific(h->exit_key, NULL);
-        anchor_release(h->anchor);
-    }
+    if (!t->internal && pthread_equal(t->owner, pthread_self()) && !attached_here(h))
+        tt__thread_exit_drop(h);
     tt__thread_free(t, reason);
 }
 
@@ -250,50 +198,4 @@ void tt_thread_detach_at(tt_thread *t, const char *file, int line)
         return;
     }
     tt__thread_detach(t, 1);
-}
-
-int tt__thread_exit_key_init(tt_heap *h)
-{
-    struct tt__anchor *a = calloc(1, sizeof *a);
-    if (!a) return TT_ENOMEM;
-    if (pthread_mutex_init(&a->lock, NULL) != 0) {
-        free(a);
-        return TT_ENOMEM;
-    }
-    a->h = h;
-    a->refs = 1;
-    h->anchor = a;
-    h->has_exit_key = pthread_key_create(&h->exit_key, exited_attached) == 0;
-    return h->has_exit_key ? TT_OK : TT_ENOMEM;
-}
-
-void tt__thread_exit_key_close(tt_heap *h)
-{
-    struct tt__anchor *a = h->anchor;
-    if (!a) return;
-    pthread_mutex_lock(&a->lock);
-    a->h = NULL;
-    pthread_mutex_unlock(&a->lock);
-    pthread_mutex_lock(&h->world_lock);
-    h->closing = true;
-    while (h->exiting) pthread_cond_wait(&h->stopped_cv, &h->world_lock);
-    pthread_mutex_unlock(&h->world_lock);
-    if (h->has_exit_key) {
-        /* The closing OS thread may still be attached: let its key go. */
-        if (pthread_getspecific(h->exit_key) == a) {
-            pthread_setspecific(h->exit_key, NULL);
-            anchor_release(a);
-        }
-        /* Other OS threads still attached keep the key (and the anchor)
-         * until they exit; the last of them deletes it. */
-        pthread_mutex_lock(&a->lock);
-        bool held = a->refs > 1;
-        a->key = h->exit_key;
-        a->delete_key = held;
-        pthread_mutex_unlock(&a->lock);
-        if (!held) pthread_key_delete(h->exit_key);
-        h->has_exit_key = false;
-    }
-    h->anchor = NULL;
-    anchor_release(a);
 }

@@ -46,7 +46,6 @@ int tt__world_init(tt_heap *h)
     if (pthread_cond_init(&h->stopped_cv, NULL) != 0) goto no_stopped;
     if (pthread_cond_init(&h->resume_cv, NULL) != 0) goto no_resume;
     if (pthread_cond_init(&h->fin_cv, NULL) != 0) goto no_fin;
-    h->has_exit_key = false;
     return TT_OK;
 no_fin:
     pthread_cond_destroy(&h->resume_cv);

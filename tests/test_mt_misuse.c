@@ -942,6 +942,72 @@ static void test_exit_during_close(void)
     exit_during_close(TT_CHECKED_ON);
 }
 
+/* A long-lived OS thread (a pool thread) attaches to each new heap and is
+ * still attached, inside a foreign region, when that heap closes; it
+ * outlives many heaps. Whatever a heap keeps for the threads attached at
+ * its close must not pile up: the 1100th heap opens like the first (a
+ * process has about 1024 thread-specific-data keys). */
+struct pool {
+    _Atomic(tt_heap *) heap;
+    atomic_int step, done, stop;
+    int attached;
+};
+
+static void *pool_thread(void *arg)
+{
+    struct pool *x = arg;
+    int seen = 0;
+    while (!atomic_load(&x->stop)) {
+        int want = atomic_load(&x->step);
+        if (want == seen) {
+            sched_yield();
+            continue;
+        }
+        seen = want;
+        tt_thread *tp = tt_thread_attach(atomic_load(&x->heap));
+        if (tp) {
+            x->attached++;
+            tt_local_new(tp, new_pair(tp, 81));
+            tt_foreign_region_enter(tp); /* left there: the heap closes under it */
+        }
+        atomic_store(&x->done, seen);
+    }
+    return NULL;
+}
+
+static void test_pool_thread_outlives_heaps(void)
+{
+    enum { NHEAPS = 1100 };
+    struct pool x;
+    memset(&x, 0, sizeof x);
+    pthread_t th;
+    REQUIRE(pthread_create(&th, NULL, pool_thread, &x) == 0);
+    int opened = 0;
+    for (int i = 1; i <= NHEAPS; i++) {
+        tt_config cfg;
+        tt_config_init(&cfg);
+        cfg.checked = i % 2 ? TT_CHECKED_ON : TT_CHECKED_OFF;
+        cfg.on_misuse = record_misuse;
+        cfg.misuse_ctx = &rec;
+        tt_heap *hp = tt_heap_open(&cfg);
+        if (!hp) {
+            fprintf(stderr, "heap %d of %d: %s\n", i, NHEAPS, tt_last_error()->message);
+            break;
+        }
+        opened++;
+        atomic_store(&x.heap, hp);
+        atomic_store(&x.step, i);
+        while (atomic_load(&x.done) != i) sched_yield();
+        tt_heap_close(hp);
+    }
+    atomic_store(&x.stop, 1);
+    pthread_join(th, NULL);
+    CHECK_EQ(opened, NHEAPS);
+    CHECK_EQ(x.attached, opened);
+    CHECK_EQ(rec_calls(), 0); /* its exit, after every close, is not reported */
+    rec_reset();
+}
+
 int main(void)
 {
     if (!TT_TEST_CHECKS_BUILT) {
@@ -959,5 +1025,6 @@ int main(void)
     RUN(test_unchecked);
     RUN(test_close_while_attached);
     RUN(test_exit_during_close);
+    RUN(test_pool_thread_outlives_heaps);
     return tt_test_done();
 }
