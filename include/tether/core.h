@@ -236,7 +236,9 @@ TT_API void tt_config_init(tt_config *cfg);
 
 /* Open a heap. cfg may be NULL for the defaults. Returns NULL on failure
  * (TT_EINVAL for an inconsistent config, TT_ENOMEM) with the last error set.
- * Several heaps may exist in one process; they share nothing. */
+ * Several heaps may exist in one process; they share nothing but one
+ * pthread key, created by the first open, that detaches the attachments of
+ * OS threads that exit without detaching. Thread-safe. */
 TT_API tt_heap *tt_heap_open(const tt_config *cfg);
 
 /* Close a heap: detaches every thread still attached, frees every object,
