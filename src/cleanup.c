@@ -200,6 +200,16 @@ int tt__cleanup_add(tt_heap *h, uintptr_t obj, uint32_t fn, uintptr_t flags, voi
      * objects): pace collections by them, so the log and maps of objects
      * that die young stay small and in cache. */
     h->alloc_since_gc += sizeof(struct tt__centry) + sizeof(struct tt__u64slot);
+    /* With a finalizer thread, a collection should queue no more than it
+     * can run promptly: the latency of the last item of a batch is the
+     * whole batch. After TT__FIN_BATCH registrations the trigger is
+     * lowered to what was allocated so far, but never below a quarter of
+     * the usual one, so this never makes collections more than 4x as
+     * frequent. */
+    if (h->fin_started && ++h->regs_since_gc == TT__FIN_BATCH) {
+        size_t used = h->alloc_since_gc + h->ext_since_gc, quarter = h->threshold / 4;
+        if (used < h->threshold) h->threshold = used > quarter ? used : quarter;
+    }
     return TT_OK;
 }
 

@@ -50,6 +50,7 @@ static void set_threshold(tt_heap *h)
     uint64_t next = live * h->cfg.growth_percent / 100;
     if (next < h->cfg.initial_size) next = h->cfg.initial_size;
     h->threshold = (size_t)next;
+    h->regs_since_gc = 0;
 }
 
 static void collect_stopped(tt_heap *h)

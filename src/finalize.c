@@ -270,11 +270,28 @@ void tt__finalize_queue_dead(tt_heap *h)
 
 /* ---- running cleanups ---- */
 
+/* Record the latency of the items done since the last clock read, with
+ * one read: an upper bound for each, by at most the group's run time. */
+static void latency_flush(tt_heap *h)
+{
+    if (!h->lat_n) return;
+    uint64_t now = tt__now_ns();
+    for (unsigned i = 0; i < h->lat_n; i++) tt__hist_add(&h->fin_latency, now - h->lat_found[i]);
+    h->lat_n = 0;
+}
+
+/* An item found dead at `found` is done. Reading the clock costs as much
+ * as a small cleanup on some machines, so items are timed in groups. */
+static void latency_done(tt_heap *h, uint64_t found)
+{
+    h->lat_found[h->lat_n++] = found;
+    if (h->lat_n == sizeof h->lat_found / sizeof h->lat_found[0]) latency_flush(h);
+}
+
 /* The front item is done: record how long after its collection. */
 static void front_done(tt_heap *h)
 {
-    struct tt__pend *it = queue_front(&h->pending);
-    tt__hist_add(&h->fin_latency, tt__now_ns() - it->found_ns);
+    latency_done(h, queue_front(&h->pending)->found_ns);
     queue_pop(&h->pending);
 }
 
@@ -293,7 +310,7 @@ static bool run_front(tt_thread *t)
         t->cleanup_depth++;
         TT__USER(h, fn(t, w, env));
         t->cleanup_depth--;
-        tt__hist_add(&h->fin_latency, tt__now_ns() - found);
+        latency_done(h, found);
         h->st.weak_callbacks_run++;
         return true;
     }
@@ -316,6 +333,7 @@ size_t tt__run_pending(tt_thread *t, size_t budget)
     size_t n = 0;
     while (h->pending.count && (budget == 0 || n < budget))
         if (run_front(t)) n++;
+    latency_flush(h);
     h->running_cleanups = false;
     /* The finalizer thread may have gone to sleep while this context had
      * the queue: hand the rest back to it. */

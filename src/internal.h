@@ -46,6 +46,9 @@
 #define TT__GRANULE 8u
 #define TT__BLOCK_SHIFT 16
 #define TT__BLOCK_SIZE ((size_t)1 << TT__BLOCK_SHIFT)          /* 64 KiB */
+/* With a finalizer thread, registrations between collections after which
+ * the next allocation slow path may collect early (see tt__cleanup_add). */
+#define TT__FIN_BATCH 16384u
 #define TT__CHUNK_SHIFT 22
 #define TT__CHUNK_SIZE ((size_t)1 << TT__CHUNK_SHIFT)          /* 4 MiB */
 #define TT__CHUNK_MASK (TT__CHUNK_SIZE - 1)
@@ -456,6 +459,10 @@ struct tt_heap {
     pthread_cond_t fin_cv;       /* with `lock`: the queue has work, or stop */
     tt_thread *fin_t;
     struct tt__hist fin_latency;
+    /* Items done whose latency awaits the clock (finalize.c): one clock
+     * read serves a group, and is after every item of it. */
+    uint64_t lat_found[32];
+    unsigned lat_n;
     uint64_t found_ns;           /* when the current collection found the dead */
 
     /* Parallel marking (mark.c). */
@@ -479,6 +486,7 @@ struct tt_heap {
     size_t large_bytes;          /* bytes reserved for large objects */
     size_t alloc_since_gc;       /* bytes handed out since the last collection */
     size_t threshold;            /* collect when alloc_since_gc reaches this */
+    uint32_t regs_since_gc;      /* cleanups registered since the last collection */
 
     /* roots */
     tt_thread *threads;

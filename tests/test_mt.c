@@ -1209,6 +1209,54 @@ static void test_finalizer_thread_and_explicit_runs(void)
     }
 }
 
+static atomic_long noop_runs;
+static void noop_cleanup(tt_thread *t, tt_ref obj, void *env)
+{
+    (void)t;
+    (void)obj;
+    (void)env;
+    atomic_fetch_add(&noop_runs, 1);
+}
+
+/* N foreign objects made and dropped at once; the collections it took
+ * into *out. */
+static void collections_for(int fin, size_t initial_size, int n, uint64_t *out)
+{
+    *out = UINT64_MAX;
+    tt_config cfg;
+    tt_config_init(&cfg);
+    cfg.finalizer_thread = fin;
+    cfg.initial_size = initial_size;
+    tt_heap *h = tt_heap_open(&cfg);
+    REQUIRE(h != NULL);
+    tt_thread *t = tt_thread_attach(h);
+    REQUIRE(t != NULL);
+    atomic_store(&noop_runs, 0);
+    for (int i = 0; i < n; i++) REQUIRE(!tt_is_null(tt_foreign_new(t, NULL, 0, noop_cleanup, NULL)));
+    tt_stats st;
+    tt_heap_stats(h, &st);
+    tt_thread_detach(t);
+    tt_heap_close(h);
+    CHECK_EQ(atomic_load(&noop_runs), n); /* every cleanup ran, by close at the latest */
+    *out = st.collections;
+}
+
+/* With a finalizer thread, a collection is due after 16,384 registrations,
+ * so no batch keeps its last item waiting long; but collections are never
+ * more than 4x as frequent as the allocation alone would make them. */
+static void test_finalizer_thread_batches(void)
+{
+    enum { N = 100000 }; /* ~10 MiB of objects and registrations */
+    uint64_t paced, plain, big;
+    collections_for(1, 4u << 20, N, &paced);
+    collections_for(0, 4u << 20, N, &plain);
+    CHECK_CMPU(paced, >=, N / 16384 - 1);
+    CHECK_CMPU(plain, <, paced);
+    /* A quarter of a 256 MiB trigger is more than the loop allocates. */
+    collections_for(1, 256u << 20, N, &big);
+    CHECK_EQU(big, 0);
+}
+
 /* Heaps opened and closed in a row, each with a thread attached and
  * detached, and some with a finalizer thread: whatever the thread
  * machinery takes per heap (thread-exit keys, helpers) is given back, so
@@ -1245,5 +1293,6 @@ int main(void)
     RUN(test_mt_without_finalizer_thread);
     RUN(test_mt_with_finalizer_thread);
     RUN(test_finalizer_thread_and_explicit_runs);
+    RUN(test_finalizer_thread_batches);
     return tt_test_done();
 }

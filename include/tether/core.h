@@ -219,7 +219,10 @@ typedef struct tt_config {
      * (it is the heap's cleanup context beside explicit tt_run_finalizers
      * and guardians; external-memory calls then leave the queue to it).
      * At close it runs what remains in the queue, then stops; the cleanups
-     * still registered then run on the closing thread, newest first. */
+     * still registered then run on the closing thread, newest first.
+     * To keep the queue short, a collection is then also due once 16,384
+     * cleanups were registered since the last one (and at least a quarter
+     * of the usual allocation happened): at most 4x the collections. */
     int finalizer_thread;
     /* Nonzero: after every collection, while the world is still stopped,
      * walk the heap as tt_heap_verify does; a problem found is reported as
