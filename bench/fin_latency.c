@@ -41,6 +41,9 @@
 
 #include <tether.h>
 
+#define BENCH_NAME "fin_latency"
+#include "tt_bench.h"
+
 enum { BATCH = 1000 };
 #define MAX_LAG_S 0.010   /* catch up at most this far behind the schedule */
 #define SPIN_BELOW_S 0.0002 /* shorter waits spin instead of sleeping */
@@ -58,21 +61,6 @@ static void cleanup(tt_thread *t, tt_ref obj, void *env)
     if (c) (*c)++;
     if (pthread_equal(pthread_self(), mutator)) on_mutator++;
     atomic_fetch_add_explicit(&cleaned, 1, memory_order_release);
-}
-
-static void die(const char *what)
-{
-    const tt_error *e = tt_last_error();
-    fprintf(stderr, "fin_latency: %s failed: %s (%s)\n", what, tt_status_name(e->code),
-            e->message);
-    exit(2);
-}
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
 static void sleep_s(double s)

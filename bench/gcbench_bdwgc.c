@@ -9,47 +9,9 @@
 
 #include <gc.h>
 
+#define BENCH_NAME "gcbench_bdwgc"
 #include "gcbench.h"
-
-struct node {
-    struct node *left, *right;
-    int i, j;
-};
-
-static struct node *new_node(struct node *l, struct node *r)
-{
-    struct node *n = GC_MALLOC(sizeof *n); /* zeroed */
-    if (!n) {
-        fprintf(stderr, "gcbench_bdwgc: out of memory\n");
-        exit(2);
-    }
-    n->left = l;
-    n->right = r;
-    return n;
-}
-
-static void populate(int depth, struct node *node)
-{
-    if (depth <= 0) return;
-    depth--;
-    node->left = new_node(NULL, NULL);
-    node->right = new_node(NULL, NULL);
-    populate(depth, node->left);
-    populate(depth, node->right);
-}
-
-static struct node *make_tree(int depth)
-{
-    if (depth <= 0) return new_node(NULL, NULL);
-    struct node *l = make_tree(depth - 1);
-    struct node *r = make_tree(depth - 1);
-    return new_node(l, r);
-}
-
-static long count_nodes(const struct node *n)
-{
-    return n ? 1 + count_nodes(n->left) + count_nodes(n->right) : 0;
-}
+#include "gctree_bdwgc.h"
 
 static long time_construction(int depth)
 {
@@ -72,7 +34,7 @@ int main(void)
     populate(kLongLivedTreeDepth, long_lived);
     double *array = GC_MALLOC_ATOMIC(sizeof(double) * kArraySize);
     if (!array) {
-        fprintf(stderr, "gcbench_bdwgc: out of memory\n");
+        fprintf(stderr, BENCH_NAME ": out of memory\n");
         return 2;
     }
     gcb_fill_array(array);

@@ -22,11 +22,7 @@
 #endif
 
 #include "gcbench.h"
-
-struct node {
-    struct node *left, *right;
-    int i, j;
-};
+#include "gctree.h"
 
 static void *xmalloc(size_t n)
 {
@@ -53,29 +49,6 @@ static void free_tree(struct node *n)
     free_tree(n->left);
     free_tree(n->right);
     bench_free(n);
-}
-
-static void populate(int depth, struct node *node)
-{
-    if (depth <= 0) return;
-    depth--;
-    node->left = new_node(NULL, NULL);
-    node->right = new_node(NULL, NULL);
-    populate(depth, node->left);
-    populate(depth, node->right);
-}
-
-static struct node *make_tree(int depth)
-{
-    if (depth <= 0) return new_node(NULL, NULL);
-    struct node *l = make_tree(depth - 1);
-    struct node *r = make_tree(depth - 1);
-    return new_node(l, r);
-}
-
-static long count_nodes(const struct node *n)
-{
-    return n ? 1 + count_nodes(n->left) + count_nodes(n->right) : 0;
 }
 
 static long time_construction(int depth)

@@ -40,27 +40,15 @@
 
 #include <tether.h>
 
+#define BENCH_NAME "handles_mt"
+#include "tt_bench.h"
+
 enum { MAX_ROUNDS = 51, BATCH = 64, NTHREADS = 2 };
 
 struct thing {
     long value;
 };
 static const tt_type thing_type = TT_ATOMIC_TYPE_INIT(struct thing);
-
-static void die(const char *what)
-{
-    const tt_error *e = tt_last_error();
-    fprintf(stderr, "handles_mt: %s failed: %s (%s)\n", what, tt_status_name(e->code),
-            e->message);
-    exit(2);
-}
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 /* Each loop returns the sum of the bits of the references it read, which
  * must be ops x obj.bits. */

@@ -18,50 +18,12 @@
 
 #include <gc.h>
 
+#define BENCH_NAME "mt_gcbench_bdwgc"
+#include "gctree_bdwgc.h"
 #include "mt_gcbench.h"
-
-struct node {
-    struct node *left, *right;
-    int i, j;
-};
 
 static struct node *shared_tree;
 static double *shared_array;
-
-static struct node *new_node(struct node *l, struct node *r)
-{
-    struct node *n = GC_MALLOC(sizeof *n); /* zeroed */
-    if (!n) {
-        fprintf(stderr, "mt_gcbench_bdwgc: out of memory\n");
-        exit(2);
-    }
-    n->left = l;
-    n->right = r;
-    return n;
-}
-
-static void populate(int depth, struct node *node)
-{
-    if (depth <= 0) return;
-    depth--;
-    node->left = new_node(NULL, NULL);
-    node->right = new_node(NULL, NULL);
-    populate(depth, node->left);
-    populate(depth, node->right);
-}
-
-static struct node *make_tree(int depth)
-{
-    if (depth <= 0) return new_node(NULL, NULL);
-    struct node *l = make_tree(depth - 1);
-    struct node *r = make_tree(depth - 1);
-    return new_node(l, r);
-}
-
-static long count_nodes(const struct node *n)
-{
-    return n ? 1 + count_nodes(n->left) + count_nodes(n->right) : 0;
-}
 
 static long read_path(long i)
 {
@@ -116,7 +78,7 @@ static void *work(void *arg)
 int main(int argc, char **argv)
 {
     int threads, repeat;
-    mt_args("mt_gcbench_bdwgc", argc, argv, &threads, &repeat);
+    mt_args(BENCH_NAME, argc, argv, &threads, &repeat);
     GC_INIT();
 
     (void)make_tree(kStretchTreeDepth);
@@ -125,7 +87,7 @@ int main(int argc, char **argv)
     populate(MT_SHARED_DEPTH, shared_tree);
     shared_array = GC_MALLOC_ATOMIC(sizeof(double) * MT_ARRAY_SIZE);
     if (!shared_array) {
-        fprintf(stderr, "mt_gcbench_bdwgc: out of memory\n");
+        fprintf(stderr, BENCH_NAME ": out of memory\n");
         return 2;
     }
     memset(shared_array, 0, sizeof(double) * MT_ARRAY_SIZE); /* atomic memory is not zeroed */
@@ -133,7 +95,7 @@ int main(int argc, char **argv)
 
     struct worker *w = calloc((size_t)threads, sizeof *w);
     if (!w) {
-        fprintf(stderr, "mt_gcbench_bdwgc: out of memory\n");
+        fprintf(stderr, BENCH_NAME ": out of memory\n");
         return 2;
     }
     GC_word gc0 = GC_get_gc_no();
@@ -141,7 +103,7 @@ int main(int argc, char **argv)
     for (int i = 0; i < threads; ++i) {
         w[i].repeat = repeat;
         if (GC_pthread_create(&w[i].id, NULL, work, &w[i]) != 0) {
-            fprintf(stderr, "mt_gcbench_bdwgc: GC_pthread_create failed\n");
+            fprintf(stderr, BENCH_NAME ": GC_pthread_create failed\n");
             return 2;
         }
     }
@@ -151,7 +113,7 @@ int main(int argc, char **argv)
 
     struct mt_result all[MT_MAX_THREADS];
     for (int i = 0; i < threads; ++i) all[i] = w[i].res;
-    int status = mt_report("mt_gcbench_bdwgc", all, threads, repeat, count_nodes(shared_tree),
+    int status = mt_report(BENCH_NAME, all, threads, repeat, count_nodes(shared_tree),
                            mt_array_ok(shared_array), t1 - t0);
     printf("@ collections %lu collections in the timed part -\n", (unsigned long)(gc1 - gc0));
     free(w);

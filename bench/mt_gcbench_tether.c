@@ -10,7 +10,7 @@
  * and waits for the workers inside a foreign region, so that collections
  * do not wait for it while it blocks in pthread_join.
  *
- * Rooting is as in gcbench_tether.c: a top-down tree is reachable from a
+ * Rooting is as in gctree_tether.h: a top-down tree is reachable from a
  * local from its first node on; a bottom-up tree keeps its finished
  * subtrees in locals. The shared structure is reachable from two globals;
  * a worker reads it through tt_global_get. Walks that do not allocate
@@ -29,62 +29,12 @@
 
 #include <tether.h>
 
+#define BENCH_NAME "mt_gcbench_tether"
+#include "gctree_tether.h"
 #include "mt_gcbench.h"
-
-struct node {
-    tt_ref left, right;
-    int i, j;
-};
-
-static const tt_type node_type = TT_TYPE_INIT(struct node, left, right);
-static const tt_type doubles_type = TT_DATA_ARRAY_TYPE_INIT("doubles", double);
 
 /* The shared structure: the long-lived tree and the array. */
 static tt_global shared_tree, shared_array;
-
-static void die(const char *what)
-{
-    const tt_error *e = tt_last_error();
-    fprintf(stderr, "mt_gcbench_tether: %s failed: %s (%s)\n", what, tt_status_name(e->code),
-            e->message);
-    exit(2);
-}
-
-static tt_ref new_node(tt_thread *t)
-{
-    tt_ref r = tt_alloc(t, &node_type);
-    if (TT_UNLIKELY(tt_is_null(r))) die("tt_alloc");
-    return r;
-}
-
-/* Give `node` (reachable from a root) children down to `depth` levels. */
-static void populate(tt_thread *t, int depth, tt_ref node)
-{
-    if (depth <= 0) return;
-    depth--;
-    tt_ref l = new_node(t);
-    tt_store(t, node, &TT_PTR(struct node, node)->left, l);
-    tt_ref r = new_node(t);
-    tt_store(t, node, &TT_PTR(struct node, node)->right, r);
-    populate(t, depth, l);
-    populate(t, depth, r);
-}
-
-/* A tree of `depth` levels built children first; not rooted. */
-static tt_ref make_tree(tt_thread *t, int depth)
-{
-    if (depth <= 0) return new_node(t);
-    tt_frame f = tt_frame_push(t, 2);
-    tt_ref l = make_tree(t, depth - 1);
-    (void)tt_local_new(t, l);
-    tt_ref r = make_tree(t, depth - 1);
-    (void)tt_local_new(t, r);
-    tt_ref n = new_node(t);
-    tt_store(t, n, &TT_PTR(struct node, n)->left, l);
-    tt_store(t, n, &TT_PTR(struct node, n)->right, r);
-    tt_frame_pop(t, f, TT_NO_LOCAL);
-    return n;
-}
 
 /* The nodes of a rooted tree; a safepoint at every node. */
 static long count_nodes(tt_thread *t, tt_ref n)
@@ -165,7 +115,7 @@ static void *work(void *arg)
 int main(int argc, char **argv)
 {
     int threads, repeat;
-    mt_args("mt_gcbench_tether", argc, argv, &threads, &repeat);
+    mt_args(BENCH_NAME, argc, argv, &threads, &repeat);
 
     tt_heap *h = tt_heap_open(NULL);
     if (!h) die("tt_heap_open");
@@ -202,7 +152,7 @@ int main(int argc, char **argv)
         w[i].h = h;
         w[i].repeat = repeat;
         if (pthread_create(&w[i].id, NULL, work, &w[i]) != 0) {
-            fprintf(stderr, "mt_gcbench_tether: pthread_create failed\n");
+            fprintf(stderr, BENCH_NAME ": pthread_create failed\n");
             return 2;
         }
     }
@@ -215,7 +165,7 @@ int main(int argc, char **argv)
     int array_ok = mt_array_ok(tt_array_data(tt_global_get(t, shared_array)));
     struct mt_result all[MT_MAX_THREADS];
     for (int i = 0; i < threads; ++i) all[i] = w[i].res;
-    int status = mt_report("mt_gcbench_tether", all, threads, repeat, shared_nodes, array_ok,
+    int status = mt_report(BENCH_NAME, all, threads, repeat, shared_nodes, array_ok,
                            t1 - t0);
     printf("@ collections %llu collections in the timed part -\n",
            (unsigned long long)(st1.collections - st0.collections));

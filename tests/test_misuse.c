@@ -15,29 +15,14 @@ static const tt_type pair_type = TT_TYPE_INIT(struct pair, a, b);
 static const tt_type blob_type = {TT_TYPE_SIG, "blob", TT_KIND_ATOMIC, 32, 0, 0, NULL, NULL, NULL};
 static const tt_type words_type = TT_DATA_ARRAY_TYPE_INIT("words", uint64_t);
 
-struct record {
-    int calls;
-    int code;
-    char what[64];
-    char file[256];
-    int line;
-    char message[512];
-    void *ctx;
-};
-
+/* The report goes to the record the heap names as its misuse_ctx: rec, or
+ * another one in test_handler_per_heap. */
 static void record_misuse(const tt_misuse *m, void *ctx)
 {
-    struct record *r = ctx;
-    r->calls++;
-    r->code = m->code;
-    snprintf(r->what, sizeof r->what, "%s", m->what ? m->what : "(null)");
-    snprintf(r->file, sizeof r->file, "%s", m->file ? m->file : "(null)");
-    r->line = m->line;
-    snprintf(r->message, sizeof r->message, "%s", m->message ? m->message : "(null)");
-    r->ctx = ctx;
+    tt_test_report_add(ctx, m, ctx);
 }
 
-static struct record rec;
+static tt_test_report rec;
 static tt_heap *h;
 static tt_thread *t;
 
@@ -462,7 +447,7 @@ static void test_thread_detached(void)
  * test_death.c. Here: a handler gets its own context, per heap. */
 static void test_handler_per_heap(void)
 {
-    struct record other;
+    tt_test_report other;
     memset(&other, 0, sizeof other);
     memset(&rec, 0, sizeof rec);
     tt_config cfg;

@@ -53,39 +53,13 @@ static const tt_type blob_type = TT_ATOMIC_TYPE_INIT(struct blob);
 /* ------------------------------------------------------------------ */
 /* The recording handler; reports may come from any thread              */
 
-struct record {
-    int calls;
-    int code;
-    char what[64];
-    char file[256];
-    int line;
-    char message[512];
-    void *ctx;
-    int nlog; /* every report since the last reset: name and line */
-    struct {
-        char what[64];
-        int line;
-    } log[8];
-};
-
 static pthread_mutex_t rec_mu = PTHREAD_MUTEX_INITIALIZER;
-static struct record rec;
+static tt_test_report rec;
 
 static void record_misuse(const tt_misuse *m, void *ctx)
 {
     pthread_mutex_lock(&rec_mu);
-    rec.calls++;
-    rec.code = m->code;
-    snprintf(rec.what, sizeof rec.what, "%s", m->what ? m->what : "(null)");
-    snprintf(rec.file, sizeof rec.file, "%s", m->file ? m->file : "(null)");
-    rec.line = m->line;
-    snprintf(rec.message, sizeof rec.message, "%s", m->message ? m->message : "(null)");
-    rec.ctx = ctx;
-    if (rec.nlog < 8) {
-        snprintf(rec.log[rec.nlog].what, sizeof rec.log[0].what, "%s", rec.what);
-        rec.log[rec.nlog].line = m->line;
-    }
-    rec.nlog++;
+    tt_test_report_add(&rec, m, ctx);
     pthread_mutex_unlock(&rec_mu);
 }
 
@@ -109,7 +83,7 @@ static int rec_calls(void)
 struct obs {
     int taken;
     int line; /* the line of the call */
-    struct record rec;
+    tt_test_report rec;
     int err_code;
     int err_line;
     char err_file[256];
@@ -225,6 +199,19 @@ static void nap_ms(int ms)
 }
 
 static tt_heap *h; /* the heap of the current test */
+
+/* The end of a test whose last attachment is t: no report is pending,
+ * and once t is detached the heap has no thread left; then it is closed. */
+#define DETACH_LAST(t) detach_last(__LINE__, (t))
+static void detach_last(int at, tt_thread *t)
+{
+    int failures = tt__failures;
+    CHECK_EQ(rec_calls(), 0);
+    tt_thread_detach(t);
+    CHECK_EQU(tt_heap_threads(h), 0);
+    tt_heap_close(h);
+    if (tt__failures != failures) fprintf(stderr, "  (the end checked at line %d)\n", at);
+}
 
 /* ------------------------------------------------------------------ */
 /* local-other-thread                                                   */
@@ -374,10 +361,7 @@ static void test_wrong_thread(void)
     CHECK_EQU(tt_test_stats(h).globals, 0);
     CHECK(tt_local_is_null(tt_frame_pop(t, f, TT_NO_LOCAL)));
     CHECK_EQ(tt_collect(t), TT_OK);
-    CHECK_EQ(rec_calls(), 0);
-    tt_thread_detach(t);
-    CHECK_EQU(tt_heap_threads(h), 0);
-    tt_heap_close(h);
+    DETACH_LAST(t);
 }
 
 /* ------------------------------------------------------------------ */
@@ -444,10 +428,7 @@ static void test_heap_in_foreign_region(void)
     CHECK_EQU(tt_test_stats(h).live_objects, 2);
     CHECK(tt_local_is_null(tt_frame_pop(t, f, TT_NO_LOCAL)));
     CHECK_EQ(tt_global_free(t, g), TT_OK);
-    CHECK_EQ(rec_calls(), 0);
-    tt_thread_detach(t);
-    CHECK_EQU(tt_heap_threads(h), 0);
-    tt_heap_close(h);
+    DETACH_LAST(t);
 }
 
 /* ------------------------------------------------------------------ */
@@ -567,10 +548,7 @@ static void test_several_attachments(void)
     CHECK_EQU(tt_heap_threads(h), 1);
     CHECK_EQ(tt_collect(t), TT_OK);
     CHECK_EQU(tt_test_stats(h).live_objects, 1);
-    CHECK_EQ(rec_calls(), 0);
-    tt_thread_detach(t);
-    CHECK_EQU(tt_heap_threads(h), 0);
-    tt_heap_close(h);
+    DETACH_LAST(t);
 }
 
 /* ------------------------------------------------------------------ */
@@ -638,7 +616,7 @@ static void exit_attached(int checked, int how)
     if (checked == TT_CHECKED_ON) {
         char where[300];
         pthread_mutex_lock(&rec_mu);
-        struct record r = rec;
+        tt_test_report r = rec;
         memset(&rec, 0, sizeof rec);
         pthread_mutex_unlock(&rec_mu);
         if (how == EXIT_TWO_ATTACHMENTS) {
@@ -757,7 +735,7 @@ static void heap_corrupt(int checked)
      * returned, so the collection completes normally */
     CHECK_EQ(tt_collect(t), TT_OK);
     pthread_mutex_lock(&rec_mu);
-    struct record r = rec;
+    tt_test_report r = rec;
     memset(&rec, 0, sizeof rec);
     pthread_mutex_unlock(&rec_mu);
     CHECK_EQ(r.calls, 1);

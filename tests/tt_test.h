@@ -204,6 +204,41 @@ static inline void tt_test_misuse_reset(void)
     tt__misuse_calls = 0;
 }
 
+/* The whole of each report, for tests that check every field of it
+ * (test_misuse, test_mt_misuse): their handlers add each report to a
+ * tt_test_report, guarding it with a lock where reports come from several
+ * threads. */
+typedef struct tt_test_report {
+    int calls;
+    int code;
+    char what[64];
+    char file[256];
+    int line;
+    char message[512];
+    void *ctx;
+    int nlog; /* every report since the last reset: name and line */
+    struct {
+        char what[64];
+        int line;
+    } log[8];
+} tt_test_report;
+
+static inline void tt_test_report_add(tt_test_report *r, const tt_misuse *m, void *ctx)
+{
+    r->calls++;
+    r->code = m->code;
+    snprintf(r->what, sizeof r->what, "%s", m->what ? m->what : "(null)");
+    snprintf(r->file, sizeof r->file, "%s", m->file ? m->file : "(null)");
+    r->line = m->line;
+    snprintf(r->message, sizeof r->message, "%s", m->message ? m->message : "(null)");
+    r->ctx = ctx;
+    if (r->nlog < 8) {
+        snprintf(r->log[r->nlog].what, sizeof r->log[0].what, "%s", r->what);
+        r->log[r->nlog].line = m->line;
+    }
+    r->nlog++;
+}
+
 /* ------------------------------------------------------------------ */
 /* Death tests                                                          */
 
