@@ -64,7 +64,7 @@ void tt__foreign_disown(tt_thread *t, uintptr_t p)
 static bool over_limit(const tt_heap *h, size_t bytes)
 {
     if (!h->cfg.max_size) return false;
-    size_t used = h->committed + h->large_bytes + h->ext_live;
+    size_t used = tt__footprint(h) + h->ext_live;
     return used > h->cfg.max_size || bytes > h->cfg.max_size - used;
 }
 
@@ -90,7 +90,7 @@ static int make_room(tt_thread *t, size_t bytes, const char *fname, const char *
             return tt__fail(TT_ENOMEM, file, line,
                             "%s: %zu external bytes would pass the heap limit %zu (heap %zu, "
                             "external %zu, after a full collection)",
-                            fname, bytes, h->cfg.max_size, h->committed + h->large_bytes,
+                            fname, bytes, h->cfg.max_size, tt__footprint(h),
                             h->ext_live);
     }
     return TT_OK;

@@ -15,6 +15,10 @@
  * found lazily as the allocator reaches them (lazy sweeping). Large objects
  * (payload plus header over 16 KiB) get pages of their own, preceded by a
  * tt__large record that holds their mark.
+ *
+ * Parallel drains (mark.c) mark small objects in a side table of mark
+ * bytes per chunk (TT__PMARK_BYTES, outside the chunk), folded into the
+ * bitmap when the drain ends.
  */
 #ifndef TT_INTERNAL_H
 #define TT_INTERNAL_H
@@ -161,6 +165,13 @@ struct tt__chunk {
     uint64_t sig;
     struct tt__chunk *next;
     tt_heap *heap;
+    /* Parallel drains (mark.c): the chunk's mark bytes, TT__PMARK_BYTES,
+     * reserved on the first parallel drain and kept with the chunk (NULL:
+     * not yet; a drain is parallel only if every chunk has them), all zero
+     * outside parallel drains; `pdirty` is set (atomic) once a byte is
+     * written, cleared by the fold. */
+    uint8_t *pmarks;
+    uint32_t pdirty;
     struct tt__block blocks[TT__BLOCKS_PER_CHUNK]; /* [0, TT__META_BLOCKS) unused */
 };
 
@@ -173,6 +184,14 @@ static inline struct tt__block *tt__block_of(uintptr_t addr)
 {
     return &tt__chunk_of(addr)->blocks[(addr & TT__CHUNK_MASK) >> TT__BLOCK_SHIFT];
 }
+/* Mark bytes of parallel drains: one byte per 16 bytes of chunk, so each
+ * holds the mark of at most one object start in any slot of 16 bytes or
+ * more (slot starts 16 or more apart fall in different 16-byte units); its
+ * value says which granule of the unit the object starts at (1 the even,
+ * 2 the odd one). Objects of 8-byte slots are marked in the bitmap. */
+#define TT__PMARK_SHIFT 4
+#define TT__PMARK_BYTES (TT__CHUNK_SIZE >> TT__PMARK_SHIFT) /* 256 KiB */
+
 /* The mark bitmap word and bit of the granule at addr. */
 static inline uint64_t *tt__mark_word(uintptr_t addr, uint64_t *bit)
 {
@@ -198,6 +217,13 @@ TT_HIDDEN void tt__space_sweep(tt_heap *h);
 TT_HIDDEN void tt__space_trim(tt_heap *h);
 /* Give every empty block back to the OS now; true if any went. */
 TT_HIDDEN bool tt__space_release_free(tt_heap *h);
+/* Give every chunk its mark bytes for a parallel drain; false if memory
+ * or max_size does not allow it (the drain then marks alone). */
+TT_HIDDEN bool tt__space_pmarks_prepare(tt_heap *h);
+/* After a parallel drain, every marker: OR the mark bytes of the chunks
+ * it claims (by clearing their pdirty flag) into their bitmaps and clear
+ * them. Markers run it at once, each chunk folded by one. */
+TT_HIDDEN void tt__space_pmarks_fold(tt_heap *h);
 /* Call fn on every marked object of the small space (overflow recovery). */
 TT_HIDDEN void tt__space_each_marked(tt_heap *h, void (*fn)(tt_heap *, uintptr_t));
 /* The block holding addr if addr is inside a data block of h in use. */
@@ -483,6 +509,7 @@ struct tt_heap {
 
     /* footprint and pacing */
     size_t committed;            /* bytes of blocks FREE, IN_USE or OWNED */
+    size_t pmark_bytes;          /* mark bytes of parallel drains (chunks') */
     size_t large_bytes;          /* bytes reserved for large objects */
     size_t alloc_since_gc;       /* bytes handed out since the last collection */
     size_t threshold;            /* collect when alloc_since_gc reaches this */
@@ -767,6 +794,13 @@ struct tt__sroot {
 TT_HIDDEN void tt__static_roots_mark(tt_heap *h);
 TT_HIDDEN void tt__static_roots_each(tt_heap *h, void (*fn)(void *ctx, tt_ref r), void *ctx);
 TT_HIDDEN void tt__static_roots_finish(tt_heap *h);
+
+/* The heap's footprint (heap_bytes, what max_size limits besides external
+ * bytes): blocks held, the mark bytes of parallel drains, large objects. */
+static inline size_t tt__footprint(const tt_heap *h)
+{
+    return h->committed + h->pmark_bytes + h->large_bytes;
+}
 
 /* stats.c */
 TT_HIDDEN void tt__stats_pause(tt_heap *h, uint64_t ns);

@@ -22,7 +22,7 @@ tt_ref tt__large_alloc(tt_thread *t, const tt_type *ty, size_t bytes, const char
     for (;;) {
         bool fits = h->cfg.max_size == 0 ||
                     (mapped <= h->cfg.max_size &&
-                     h->committed + h->large_bytes + h->ext_live <= h->cfg.max_size - mapped);
+                     tt__footprint(h) + h->ext_live <= h->cfg.max_size - mapped);
         struct tt__large *lo = fits ? tt__pages_reserve(h, mapped, TT__PAGE) : NULL;
         if (lo && tt__ptrset_add(&h->large_set, (uintptr_t)(&lo->hdr + 1)) != 0) {
             tt__pages_release(h, lo, mapped);
@@ -50,7 +50,7 @@ tt_ref tt__large_alloc(tt_thread *t, const tt_type *ty, size_t bytes, const char
             tt__fail(TT_ENOMEM, file, line,
                      "out of memory for an object of %zu bytes (heap at %zu, limit %zu) after a "
                      "full collection",
-                     bytes, h->committed + h->large_bytes, h->cfg.max_size);
+                     bytes, tt__footprint(h), h->cfg.max_size);
             return TT_NULL;
         }
         while (!tt__collect(h, t)) {

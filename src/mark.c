@@ -24,13 +24,15 @@
  * Parallel marking. A drain starts on the collecting thread; if work is
  * still left after a few thousand objects and the heap has more than one
  * marking thread (tt_config.mark_threads), helper threads join: each
- * marker has its own stack, and marks with an atomic or on the bitmap word
- * (only the marker that sets a bit scans the object; the word's line is
- * prefetched with the header, so the locked or finds it in cache). Work is shared
- * through a pool of packets: a marker with a deep stack and idle peers
- * moves the oldest half of its stack (the entries nearest the roots, the
- * largest subgraphs) into a packet; an empty marker takes a packet or
- * waits. The drain ends when every marker is idle and the pool is empty.
+ * marker has its own stack, and marks small objects with plain stores to
+ * a side table of mark bytes (see set_mark_par), which the markers fold
+ * into the bitmap when the drain is over; only objects whose scan must
+ * happen once are claimed with an atomic or on the bitmap word. Work is
+ * shared through a pool of packets: a marker with a deep stack moves the
+ * oldest half of its stack (the entries nearest the roots, the largest
+ * subgraphs) into a packet while more markers wait than the pool has
+ * packets for; an empty marker takes a packet or waits. The drain ends
+ * when every marker is idle and the pool is empty.
  * Everything else of a collection (roots, the ephemeron fixpoint,
  * finalization ordering, sweeping) runs on the collecting thread between
  * drains, so ordering and ephemerons see one finished marking each time.
@@ -48,13 +50,21 @@
 #define PACKET 512u       /* entries moved per shared packet */
 #define SOLO_BUDGET 16384u /* objects a drain marks alone before asking for help */
 #define MAX_MARKERS 64u
+#define PMHINTS 1024u /* a power of two */
 
 struct tt__marker {
     tt_heap *h;
     uintptr_t *stack;
     size_t top, cap;
     bool overflow;
-    bool parallel; /* atomic marking, shared work */
+    bool parallel; /* mark bytes, shared work */
+    /* Parallel drains: the mark bytes of the chunk at each address modulo
+     * PMHINTS chunks (the last chunk there wins), PMHINTS entries set
+     * before each drain. Only for prefetching: an address reached is not
+     * known to be in a chunk until its header is read (large objects are
+     * not), so a wrong guess must be harmless. One copy per marker, in
+     * memory of its own: shared with the pool's hot fields it was slower. */
+    const uint8_t **pmhint;
     struct tt__markpool *pool;
 };
 
@@ -72,7 +82,8 @@ struct tt__markpool {
     uint64_t job;             /* job number */
     unsigned idle;            /* markers of the job waiting for a packet */
     unsigned finished;        /* helpers that left the job */
-    unsigned waiting_idle;    /* read without the lock by busy markers: someone wants work */
+    unsigned waiting_idle;    /* read without the lock by busy markers: more markers wait
+                                 than the pool has packets for (set under the lock) */
     bool done, stop;
     struct packet **packets;  /* the pool: a stack of full packets */
     size_t npackets, packets_cap;
@@ -161,9 +172,17 @@ void tt__mark_root(tt_heap *h, uintptr_t p)
     main_marker_save(h, &m);
 }
 
-/* Parallel marking of p; true if this marker set the mark (and so must
- * scan p). The or must be atomic: the word holds the bits of 63 other
- * granules, which other markers may be setting. */
+/* Parallel marking of p; true if this marker is to scan p. An object is
+ * marked if its bitmap bit is set (by an earlier drain, or by an exact
+ * claim below) or its mark byte holds its tag (see TT__PMARK_SHIFT). The
+ * drain sets mark bytes with plain stores, not locked ors on the shared
+ * bitmap word: two markers that reach the same unmarked object at once
+ * may both store and both scan it, which only pushes its children twice.
+ * Where that is not enough, the scan makes an exact claim (claim_bit): a
+ * custom trace function is called once per object, an ephemeron recorded
+ * once, and an object of an 8-byte slot, which shares its byte with a
+ * neighbour (whose store may overwrite its tag), keeps its mark in the
+ * bitmap. Large objects have a mark word of their own, claimed exactly. */
 static inline bool set_mark_par(uintptr_t p, uintptr_t hdr)
 {
     if (TT_UNLIKELY(hdr & TT__HDR_LARGE)) {
@@ -172,11 +191,36 @@ static inline bool set_mark_par(uintptr_t p, uintptr_t hdr)
         return __atomic_exchange_n(&lo->mark, 1, __ATOMIC_RELAXED) == 0;
     }
     uint64_t bit;
-    uint64_t *w = tt__mark_word(p - 8, &bit);
+    const uint64_t *w = tt__mark_word(p - 8, &bit);
     if (__atomic_load_n(w, __ATOMIC_RELAXED) & bit) return false;
+    struct tt__chunk *c = tt__chunk_of(p);
+    uintptr_t off = (p - 8) & TT__CHUNK_MASK;
+    uint8_t *b = c->pmarks + (off >> TT__PMARK_SHIFT); /* every chunk has them (prepare) */
+    uint8_t tag = (uint8_t)(1u + ((off >> 3) & 1));
+    if (__atomic_load_n(b, __ATOMIC_RELAXED) == tag) return false;
+    __atomic_store_n(b, tag, __ATOMIC_RELAXED);
+    if (TT_UNLIKELY(!__atomic_load_n(&c->pdirty, __ATOMIC_RELAXED)))
+        __atomic_store_n(&c->pdirty, 1, __ATOMIC_RELAXED);
+    return true;
+}
+
+/* The exact claim of a small object in a parallel drain: an atomic or on
+ * its bitmap word (which holds the bits of 63 other granules, which other
+ * markers may be setting); true if this marker set the bit. */
+static bool claim_bit(uintptr_t p)
+{
+    uint64_t bit;
+    uint64_t *w = tt__mark_word(p - 8, &bit);
     return (__atomic_fetch_or(w, bit, __ATOMIC_RELAXED) & bit) == 0;
 }
 
+/* A small object with nothing to scan, marked by its byte: one of an
+ * 8-byte slot (header only) keeps its mark in the bitmap (see
+ * set_mark_par). */
+static inline void claim_if_tiny(uintptr_t p, const tt_type *ty)
+{
+    if (TT_UNLIKELY(ty->size == 0)) claim_bit(p);
+}
 
 static void visit_field(tt_tracer *tr, tt_ref *field)
 {
@@ -283,6 +327,9 @@ static void __attribute__((noinline)) share(struct tt__marker *m)
         mp->packets_cap = cap;
     }
     mp->packets[mp->npackets++] = pk;
+    /* Enough packets for every waiting marker: stop sharing, or markers
+     * would keep handing each other work through the pool. */
+    if (mp->npackets >= mp->idle) __atomic_store_n(&mp->waiting_idle, 0, __ATOMIC_RELAXED);
     pthread_cond_signal(&mp->work_cv);
     pthread_mutex_unlock(&mp->lock);
 }
@@ -294,12 +341,10 @@ static bool take_work(struct tt__marker *m)
     struct tt__markpool *mp = m->pool;
     pthread_mutex_lock(&mp->lock);
     mp->idle++;
-    __atomic_store_n(&mp->waiting_idle, 1, __ATOMIC_RELAXED);
     for (;;) {
         if (mp->npackets) {
             struct packet *pk = mp->packets[--mp->npackets];
             mp->idle--;
-            if (!mp->npackets && mp->idle == 0) __atomic_store_n(&mp->waiting_idle, 0, __ATOMIC_RELAXED);
             pthread_mutex_unlock(&mp->lock);
             for (size_t i = 0; i < pk->n; i++) push(m, pk->v[i]);
             free(pk);
@@ -311,6 +356,7 @@ static bool take_work(struct tt__marker *m)
             pthread_mutex_unlock(&mp->lock);
             return false;
         }
+        __atomic_store_n(&mp->waiting_idle, 1, __ATOMIC_RELAXED);
         pthread_cond_wait(&mp->work_cv, &mp->lock);
     }
 }
@@ -321,11 +367,15 @@ static bool take_work(struct tt__marker *m)
  * can keep it in registers; anything that may push through the marker (a
  * custom trace function, an ephemeron, a stack that must grow) writes it
  * back first. `par` is a constant at each call, so each mode gets its own
- * copy. Returns early, stack not empty, after `budget` objects (0: none). */
-static inline void drain_core(struct tt__marker *m, const bool par, size_t budget)
+ * copy (forced: gcc 12 kept one copy testing `par` at run time, which made
+ * marking alone about 7% slower). Returns early, stack not empty, after
+ * `budget` objects (0: none). */
+static inline __attribute__((always_inline)) void drain_core(struct tt__marker *m, const bool par,
+                                                            size_t budget)
 {
     uintptr_t ring[RING];
     unsigned head = 0, count = 0;
+    const uint8_t *const *pmhint = par ? m->pmhint : NULL;
     uintptr_t *stack = m->stack;
     size_t top = m->top, cap = m->cap;
     size_t done = 0;
@@ -350,9 +400,10 @@ static inline void drain_core(struct tt__marker *m, const bool par, size_t budge
         while (count < RING && top) {
             uintptr_t q = stack[--top];
             __builtin_prefetch((const void *)((q & ~ROOT_TAG) - 8), 1);
-            if (par) {
-                uint64_t bit_;
-                __builtin_prefetch(tt__mark_word((q & ~ROOT_TAG) - 8, &bit_), 1);
+            if (par) { /* in integers: the hint may be NULL */
+                uintptr_t a_ = (q & ~ROOT_TAG) - 8;
+                uintptr_t pm_ = (uintptr_t)pmhint[(a_ >> TT__CHUNK_SHIFT) & (PMHINTS - 1)];
+                __builtin_prefetch((const void *)(pm_ + ((a_ & TT__CHUNK_MASK) >> TT__PMARK_SHIFT)), 1);
             }
             ring[(head + count++) & (RING - 1)] = q;
         }
@@ -366,19 +417,30 @@ static inline void drain_core(struct tt__marker *m, const bool par, size_t budge
         head = (head + 1) & (RING - 1);
         count--;
         uintptr_t hdr;
+        bool by_byte = false; /* marked by its byte here: the scan may be another's too */
         if (p & ROOT_TAG) {
             p &= ~ROOT_TAG;
             hdr = ((const uintptr_t *)p)[-1];
         } else {
             hdr = ((const uintptr_t *)p)[-1];
-            if (par ? !set_mark_par(p, hdr) : !tt__set_mark_hdr(p, hdr)) continue;
+            if (par) {
+                if (!set_mark_par(p, hdr)) continue;
+                by_byte = !(hdr & TT__HDR_LARGE);
+            } else if (!tt__set_mark_hdr(p, hdr)) {
+                continue;
+            }
         }
         done++;
         const tt_type *ty = type_of_hdr(hdr);
         switch (ty->kind) {
         case TT_KIND_FIXED: {
+            uint32_t n = ty->nrefs;
+            if (TT_UNLIKELY(n == 0)) {
+                if (par && by_byte) claim_if_tiny(p, ty);
+                break;
+            }
             const uint32_t *off = ty->ref_offsets;
-            for (uint32_t i = 0, n = ty->nrefs; i < n; i++) PUSH(*(const uintptr_t *)(p + off[i]));
+            for (uint32_t i = 0; i < n; i++) PUSH(*(const uintptr_t *)(p + off[i]));
             break;
         }
         case TT_KIND_REF_ARRAY: {
@@ -389,13 +451,15 @@ static inline void drain_core(struct tt__marker *m, const bool par, size_t budge
         }
         case TT_KIND_CUSTOM:
         case TT__KIND_EPHEMERON:
+            if (par && by_byte && !claim_bit(p)) break;
             m->top = top;
             trace_into(m, p);
             stack = m->stack;
             top = m->top;
             cap = m->cap;
             break;
-        default:
+        default: /* atomic objects and data arrays */
+            if (par && by_byte) claim_if_tiny(p, ty);
             break;
         }
         if (par && (done & 255) == 0 && top >= 64 &&
@@ -411,12 +475,14 @@ static inline void drain_core(struct tt__marker *m, const bool par, size_t budge
 
 static void drain_seq(struct tt__marker *m, size_t budget) { drain_core(m, false, budget); }
 
-/* One marker's part of a parallel drain. */
+/* One marker's part of a parallel drain: marking, then (once every
+ * marker is done) its share of folding the mark bytes into the bitmap. */
 static void drain_par(struct tt__marker *m)
 {
     do {
         drain_core(m, true, 0);
     } while (take_work(m));
+    tt__space_pmarks_fold(m->h);
 }
 
 static void *helper_main(void *arg)
@@ -464,8 +530,16 @@ static struct tt__markpool *pool_of(tt_heap *h)
     pthread_cond_init(&mp->done_cv, NULL);
     for (unsigned i = 0; i < want; i++)
         mp->m[i] = (struct tt__marker){.h = h, .parallel = true, .pool = mp};
+    mp->m[0].pmhint = calloc(PMHINTS, sizeof(const uint8_t *));
+    if (!mp->m[0].pmhint) return NULL;
     for (unsigned i = 1; i < want; i++) {
-        if (pthread_create(&mp->threads[i], NULL, helper_main, &mp->m[i]) != 0) break;
+        mp->m[i].pmhint = calloc(PMHINTS, sizeof(const uint8_t *));
+        if (!mp->m[i].pmhint) break;
+        if (pthread_create(&mp->threads[i], NULL, helper_main, &mp->m[i]) != 0) {
+            free(mp->m[i].pmhint);
+            mp->m[i].pmhint = NULL;
+            break;
+        }
         mp->nhelpers++;
     }
     return mp->nhelpers ? mp : NULL;
@@ -474,6 +548,10 @@ static struct tt__markpool *pool_of(tt_heap *h)
 /* Drain m0's stack with every helper. */
 static void drain_parallel(tt_heap *h, struct tt__markpool *mp, struct tt__marker *m0)
 {
+    for (unsigned i = 0; i <= mp->nhelpers; i++)
+        for (struct tt__chunk *c = h->chunks; c; c = c->next)
+            mp->m[i].pmhint[((uintptr_t)c >> TT__CHUNK_SHIFT) & (PMHINTS - 1)] = c->pmarks;
+    m0->pmhint = mp->m[0].pmhint;
     pthread_mutex_lock(&mp->lock);
     mp->want = mp->nhelpers + 1;
     mp->idle = 0;
@@ -507,7 +585,8 @@ static void drain(tt_heap *h)
     drain_seq(&m, SOLO_BUDGET);
     if (m.top) {
         struct tt__markpool *mp = pool_of(h);
-        if (mp)
+        /* Without mark bytes for every chunk (memory, max_size), alone. */
+        if (mp && tt__space_pmarks_prepare(h))
             drain_parallel(h, mp, &m);
         else
             drain_seq(&m, 0);
@@ -545,6 +624,7 @@ void tt__mark_workers_stop(tt_heap *h)
     for (unsigned i = 1; i <= mp->nhelpers; i++) pthread_join(mp->threads[i], NULL);
     for (unsigned i = 1; i <= mp->nhelpers; i++)
         tt__pages_release(h, mp->m[i].stack, mp->m[i].cap * sizeof(uintptr_t));
+    for (unsigned i = 0; i <= mp->nhelpers; i++) free(mp->m[i].pmhint);
     for (size_t i = 0; i < mp->npackets; i++) free(mp->packets[i]);
     free(mp->packets);
     pthread_cond_destroy(&mp->done_cv);

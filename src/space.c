@@ -13,6 +13,9 @@
  *    `scan` has been handed out in a run since then, every slot at or above
  *    it is free. Allocation therefore needs no free lists: it finds the
  *    next run of unmarked slots at `scan` and bumps through it.
+ *  - Outside a parallel drain every chunk's mark bytes are zero: the drain
+ *    folds them into the bitmap and clears them before it returns, so
+ *    everything else reads marks from the bitmap alone.
  *  - A block that joins a class is zeroed whole (or was never written), so
  *    the header word of every slot is either 0 or a type that was
  *    allocated in this heap; address validation relies on it.
@@ -71,6 +74,10 @@ void tt__space_finish(tt_heap *h)
     while (c) {
         struct tt__chunk *next = c->next;
         c->sig = 0;
+        if (c->pmarks) {
+            tt__pages_release(h, c->pmarks, TT__PMARK_BYTES);
+            h->pmark_bytes -= TT__PMARK_BYTES;
+        }
         tt__pages_release(h, (void *)tt__chunk_base((uintptr_t)c), TT__CHUNK_SIZE);
         c = next;
     }
@@ -137,7 +144,7 @@ static void block_join_class(struct tt__block *b, uint32_t cls)
 static bool fits_limit(const tt_heap *h, size_t more)
 {
     return h->cfg.max_size == 0 ||
-           h->committed + h->large_bytes + h->ext_live + more <= h->cfg.max_size;
+           tt__footprint(h) + h->ext_live + more <= h->cfg.max_size;
 }
 
 /* A block for class cls: a partly free one of the class, an empty one, or
@@ -238,7 +245,7 @@ int tt__space_refill(tt_thread *t, uint32_t cls, const char *file, int line)
             if (collected)
                 return tt__fail(TT_ENOMEM, file, line,
                                 "out of memory: heap at %zu bytes of %zu after a full collection",
-                                h->committed + h->large_bytes, h->cfg.max_size);
+                                tt__footprint(h), h->cfg.max_size);
             /* Only a collection of our own may justify a TT_ENOMEM. */
             while (!tt__collect(h, t)) {
             }
@@ -350,6 +357,73 @@ void tt__space_trim(tt_heap *h)
             continue;
         }
         if (!decommit(h, link)) link = &b->next;
+    }
+}
+
+/* ---- mark bytes of parallel drains ---- */
+
+bool tt__space_pmarks_prepare(tt_heap *h)
+{
+    bool ok = true, more = false;
+    for (struct tt__chunk *c = h->chunks; c; c = c->next) {
+        if (c->pmarks) continue;
+        /* Counted in the footprint, so held to max_size like blocks. */
+        if (h->cfg.max_size &&
+            tt__footprint(h) + h->ext_live + TT__PMARK_BYTES > h->cfg.max_size) {
+            ok = false;
+            break;
+        }
+        c->pmarks = tt__pages_reserve(h, TT__PMARK_BYTES, TT__PAGE);
+        if (!c->pmarks) {
+            ok = false;
+            break;
+        }
+        h->pmark_bytes += TT__PMARK_BYTES;
+        more = true;
+    }
+    if (more) tt__stats_footprint(h);
+    return ok;
+}
+
+/* Bits 2i and 2i+1 of the result are the marks of granules 2i and 2i+1,
+ * from mark byte i of x (0, 1 or 2; byte 0 the lowest in memory). */
+static inline uint64_t pmark_bits16(uint64_t x)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    x = __builtin_bswap64(x);
+#endif
+    x = (x | (x >> 6)) & UINT64_C(0x000F000F000F000F);
+    x = (x | (x >> 12)) & UINT64_C(0x000000FF000000FF);
+    return (x | (x >> 24)) & UINT64_C(0xFFFF);
+}
+
+/* OR the mark bytes of block b into its bitmap words and clear them. */
+static void pmarks_fold_block(const struct tt__block *b, uint8_t *pm)
+{
+    uint64_t *bits = block_bits(b);
+    uint8_t *bytes = pm + ((b->start & TT__CHUNK_MASK) >> TT__PMARK_SHIFT);
+    /* A bitmap word is 64 granules, 32 mark bytes: four loads of 8. */
+    for (size_t w = 0; w < BLOCK_BIT_WORDS; w++) {
+        uint64_t x[4];
+        memcpy(x, bytes + w * 32, sizeof x);
+        if (!(x[0] | x[1] | x[2] | x[3])) continue;
+        bits[w] |= pmark_bits16(x[0]) | pmark_bits16(x[1]) << 16 | pmark_bits16(x[2]) << 32 |
+                   pmark_bits16(x[3]) << 48;
+        memset(bytes + w * 32, 0, sizeof x);
+    }
+}
+
+void tt__space_pmarks_fold(tt_heap *h)
+{
+    for (struct tt__chunk *c = h->chunks; c; c = c->next) {
+        if (!__atomic_load_n(&c->pdirty, __ATOMIC_RELAXED) ||
+            !__atomic_exchange_n(&c->pdirty, 0, __ATOMIC_RELAXED))
+            continue;
+        /* Marking set bytes only in blocks in use, the only ones that
+         * hold objects. */
+        for (struct tt__block *b = &c->blocks[TT__META_BLOCKS];
+             b < &c->blocks[TT__BLOCKS_PER_CHUNK]; b++)
+            if (in_use(b)) pmarks_fold_block(b, c->pmarks);
     }
 }
 

@@ -20,7 +20,7 @@ void tt__stats_pause(tt_heap *h, uint64_t ns)
 
 void tt__stats_footprint(tt_heap *h)
 {
-    uint64_t now = h->committed + h->large_bytes;
+    uint64_t now = tt__footprint(h);
     h->st.heap_bytes = now;
     if (now > h->st.heap_bytes_peak) h->st.heap_bytes_peak = now;
 }

@@ -31,7 +31,8 @@
  * Separate tests: many heaps opened and closed in a row (per-heap
  * resources of the thread machinery must be given back); a finalizer
  * thread racing the program's own tt_run_finalizers still runs every
- * queued cleanup.
+ * queued cleanup; parallel marking of every object shape its drain treats
+ * apart (header-only, odd-granule, custom, large, shared objects).
  *
  * The checks made on the worker threads are counted per thread (the
  * harness's counters are not atomic) and merged after the join.
@@ -1257,6 +1258,146 @@ static void test_finalizer_thread_batches(void)
     CHECK_EQU(big, 0);
 }
 
+/* Parallel marking of every shape a drain treats apart, each object in
+ * reach of both markers: header-only objects (8-byte slots, two to a mark
+ * byte), 24-byte objects (odd granules), custom objects of 32 and of 8
+ * bytes (each must be traced exactly once per collection), large
+ * reference arrays, and objects reached from two parents. */
+struct odd {
+    tt_ref next;
+    uint64_t value;
+};
+static const tt_type odd_type = TT_TYPE_INIT(struct odd, next);
+static const tt_type tiny_type = {TT_TYPE_SIG, "tiny", TT_KIND_ATOMIC, 0, 0, 0, NULL, NULL, NULL};
+
+static atomic_long cust_traced, tinyc_traced;
+
+struct cust {
+    tt_ref a, b;
+    uint64_t value;
+};
+static void trace_cust(tt_tracer *tr, void *payload)
+{
+    struct cust *c = payload;
+    atomic_fetch_add(&cust_traced, 1);
+    tt_trace_field(tr, &c->a);
+    tt_trace_field(tr, &c->b);
+}
+static const tt_type cust_type = TT_CUSTOM_TYPE_INIT(struct cust, trace_cust);
+
+static void trace_tinyc(tt_tracer *tr, void *payload)
+{
+    (void)tr;
+    (void)payload;
+    atomic_fetch_add(&tinyc_traced, 1);
+}
+static const tt_type tinyc_type = {TT_TYPE_SIG, "tinyc", TT_KIND_CUSTOM, 0, 0, 0, NULL, trace_tinyc, NULL};
+
+static void test_parallel_mark_shapes(void)
+{
+    enum { GROUPS = 200, PER = 100, NC = GROUPS * PER };
+    tt_config cfg;
+    tt_config_init(&cfg);
+    cfg.mark_threads = 2;
+    cfg.on_misuse = count_misuse;
+    atomic_store(&misuses, 0);
+    tt_heap *h = tt_heap_open(&cfg);
+    REQUIRE(h != NULL);
+    my_role = ROLE_MAIN;
+    tt_thread *t = tt_thread_attach(h);
+    REQUIRE(t != NULL);
+    tt_frame f = tt_frame_push(t, 8);
+    /* tiny objects by groups in arrays, the arrays in `tarr`; chains of odd
+     * objects, their heads in `odds`; custom objects, each held by both
+     * large arrays, custs1 in order and custs2 in reverse, pointing at a
+     * tiny object and an odd one; tiny custom objects in `tcs` */
+    tt_local tarr = tt_local_new(t, tt_alloc_array(t, &tt_refs_type, GROUPS));
+    tt_local odds = tt_local_new(t, tt_alloc_array(t, &tt_refs_type, GROUPS));
+    tt_local custs1 = tt_local_new(t, tt_alloc_array(t, &tt_refs_type, NC));
+    tt_local custs2 = tt_local_new(t, tt_alloc_array(t, &tt_refs_type, NC));
+    tt_local tcs = tt_local_new(t, tt_alloc_array(t, &tt_refs_type, NC));
+    REQUIRE(!tt_is_null(tt_local_get(t, tarr)) && !tt_is_null(tt_local_get(t, odds)) &&
+            !tt_is_null(tt_local_get(t, custs1)) && !tt_is_null(tt_local_get(t, custs2)) &&
+            !tt_is_null(tt_local_get(t, tcs)));
+    for (int g = 0; g < GROUPS; g++) {
+        tt_frame gf = tt_frame_push(t, 4);
+        tt_local arr = tt_local_new(t, tt_alloc_array(t, &tt_refs_type, PER));
+        REQUIRE(!tt_is_null(tt_local_get(t, arr)));
+        tt_array_set(t, tt_local_get(t, tarr), (size_t)g, tt_local_get(t, arr));
+        tt_local chain = tt_local_new(t, TT_NULL);
+        for (int i = 0; i < PER; i++) {
+            tt_ref tiny = tt_alloc(t, &tiny_type);
+            REQUIRE(!tt_is_null(tiny));
+            tt_array_set(t, tt_local_get(t, arr), (size_t)i, tiny);
+            tt_ref o = tt_alloc(t, &odd_type);
+            REQUIRE(!tt_is_null(o));
+            TT_PTR(struct odd, o)->value = (uint64_t)g * PER + (uint64_t)i;
+            tt_store(t, o, &TT_PTR(struct odd, o)->next, tt_local_get(t, chain));
+            tt_local_set(t, chain, o);
+        }
+        tt_array_set(t, tt_local_get(t, odds), (size_t)g, tt_local_get(t, chain));
+        tt_frame_pop(t, gf, TT_NO_LOCAL);
+    }
+    for (int k = 0; k < NC; k++) {
+        tt_ref c = tt_alloc(t, &cust_type);
+        REQUIRE(!tt_is_null(c));
+        TT_PTR(struct cust, c)->value = (uint64_t)k;
+        tt_ref arr = tt_array_get(tt_local_get(t, tarr), (size_t)(k / PER));
+        tt_store(t, c, &TT_PTR(struct cust, c)->a, tt_array_get(arr, (size_t)(k % PER)));
+        tt_store(t, c, &TT_PTR(struct cust, c)->b,
+                 tt_array_get(tt_local_get(t, odds), (size_t)(k / PER)));
+        tt_array_set(t, tt_local_get(t, custs1), (size_t)k, c);
+        tt_array_set(t, tt_local_get(t, custs2), (size_t)(NC - 1 - k), c);
+        tt_ref tc = tt_alloc(t, &tinyc_type);
+        REQUIRE(!tt_is_null(tc));
+        tt_array_set(t, tt_local_get(t, tcs), (size_t)k, tc);
+    }
+    /* the five arrays, GROUPS tiny arrays, and per group PER tiny, odd,
+     * custom and tiny custom objects */
+    uint64_t live = 5 + GROUPS + 4 * (uint64_t)NC;
+    for (int round = 0; round < 4; round++) {
+        atomic_store(&cust_traced, 0);
+        atomic_store(&tinyc_traced, 0);
+        CHECK_EQ(tt_collect(t), TT_OK);
+        tt_stats st = tt_test_stats(h);
+        CHECK_EQU(st.live_objects, live);
+        CHECK_EQU(st.mark_threads, 2);
+        CHECK_EQ(atomic_load(&cust_traced), NC);
+        CHECK_EQ(atomic_load(&tinyc_traced), NC);
+        /* allocate over the freed slots of any object wrongly found dead */
+        for (int i = 0; i < 4 * NC; i++) {
+            tt_ref r = tt_alloc(t, (i & 1) ? &tiny_type : &odd_type);
+            REQUIRE(!tt_is_null(r));
+            if (i & 1) continue;
+            TT_PTR(struct odd, r)->value = UINT64_MAX;
+        }
+    }
+    int bad = 0;
+    for (int k = 0; k < NC; k++) {
+        tt_ref c = tt_array_get(tt_local_get(t, custs1), (size_t)k);
+        bad += !tt_same(c, tt_array_get(tt_local_get(t, custs2), (size_t)(NC - 1 - k)));
+        bad += TT_PTR(struct cust, c)->value != (uint64_t)k;
+        bad += tt_type_of(TT_PTR(struct cust, c)->a) != &tiny_type;
+        bad += tt_type_of(tt_array_get(tt_local_get(t, tcs), (size_t)k)) != &tinyc_type;
+    }
+    for (int g = 0; g < GROUPS; g++) {
+        tt_ref o = tt_array_get(tt_local_get(t, odds), (size_t)g);
+        for (int i = PER; i-- > 0; o = TT_PTR(struct odd, o)->next)
+            bad += tt_is_null(o) || TT_PTR(struct odd, o)->value != (uint64_t)g * PER + (uint64_t)i;
+        tt_ref arr = tt_array_get(tt_local_get(t, tarr), (size_t)g);
+        for (int i = 0; i < PER; i++) bad += tt_type_of(tt_array_get(arr, (size_t)i)) != &tiny_type;
+    }
+    CHECK_EQ(bad, 0);
+    tt_verify_report rep;
+    CHECK_EQ(tt_heap_verify(t, &rep), TT_OK);
+    CHECK_EQU(rep.objects, live);
+    CHECK_EQU(rep.errors, 0);
+    CHECK_EQ(atomic_load(&misuses), 0);
+    tt_frame_pop(t, f, TT_NO_LOCAL);
+    tt_thread_detach(t);
+    tt_heap_close(h);
+}
+
 /* Heaps opened and closed in a row, each with a thread attached and
  * detached, and some with a finalizer thread: whatever the thread
  * machinery takes per heap (thread-exit keys, helpers) is given back, so
@@ -1294,5 +1435,6 @@ int main(void)
     RUN(test_mt_with_finalizer_thread);
     RUN(test_finalizer_thread_and_explicit_runs);
     RUN(test_finalizer_thread_batches);
+    RUN(test_parallel_mark_shapes);
     return tt_test_done();
 }

@@ -28,7 +28,8 @@ typedef struct tt_stats {
     uint64_t bytes_allocated;   /* total bytes handed out since open, headers included */
     uint64_t live_bytes;        /* marked by the last collection */
     uint64_t live_objects;      /* marked by the last collection */
-    uint64_t heap_bytes;        /* footprint now: blocks held from the OS plus large objects */
+    uint64_t heap_bytes;        /* footprint now: blocks held from the OS plus large objects
+                                   (plus the mark bytes of parallel marking, once used) */
     uint64_t heap_bytes_peak;
     uint64_t large_objects;     /* large objects alive now (not yet reclaimed) */
     uint64_t next_collection;   /* bytes of allocation until the next collection */
