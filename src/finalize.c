@@ -366,6 +366,8 @@ size_t tt_collect_and_release_at(tt_thread *t, const char *file, int line)
     size_t before = h->ext_freed;
     while (!tt__collect(h, t)) {
     }
+    /* Every empty block too, not only those trimming would give back. */
+    (void)tt__space_release_free(h);
     tt__run_pending(t, 0);
     /* With a finalizer thread, it may be the one running the queue now. */
     return h->ext_freed - before;

@@ -56,6 +56,7 @@
 #define TT__CHUNK_SHIFT 22
 #define TT__CHUNK_SIZE ((size_t)1 << TT__CHUNK_SHIFT)          /* 4 MiB */
 #define TT__CHUNK_MASK (TT__CHUNK_SIZE - 1)
+#define TT__HUGE_PAGE ((size_t)2 << 20) /* x86-64 and arm64 (4 KiB pages) */
 #define TT__BLOCKS_PER_CHUNK (TT__CHUNK_SIZE / TT__BLOCK_SIZE) /* 64 */
 #define TT__META_BLOCKS 2u                                     /* bitmap + header */
 #define TT__LARGE_MIN 16385u /* objects (header included) this big are large */
@@ -156,9 +157,9 @@ struct tt__block {
     uint32_t nslots;
     uint32_t scan;          /* next slot the allocator will examine */
     uint32_t live_slots;    /* marked by the last collection */
-    uint32_t free_cycles;   /* collections it has stayed FREE through */
     uint16_t state;
     uint16_t zeroed;        /* every byte from slot `scan` on is zero */
+    uint64_t free_since;    /* FREE: the collection that emptied it (found_ns) */
 };
 
 struct tt__chunk {

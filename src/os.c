@@ -50,11 +50,30 @@ void tt__pages_default(tt_page_hooks *out)
     out->ctx = NULL;
 }
 
+/* Chunks of the default page source are offered to transparent huge
+ * pages (a no-op unless the system allows them for madvised ranges, the
+ * usual setting): the first touch of 2 MiB then costs one fault instead of
+ * 512, and marking misses the TLB less. A chunk is 4 MiB aligned, so it
+ * is two whole huge pages. Decommitting one block of one later splits that
+ * huge page (the rest stays mapped), which trimming does rarely. */
+static void offer_huge_pages(tt_heap *h, void *p, size_t bytes, size_t align)
+{
+#ifdef MADV_HUGEPAGE
+    if (p && h->pages.reserve == os_reserve && !h->cfg.no_huge_pages &&
+        align >= TT__CHUNK_SIZE && bytes % TT__HUGE_PAGE == 0)
+        (void)madvise(p, bytes, MADV_HUGEPAGE); /* advice: failure changes nothing */
+#else
+    (void)h, (void)p, (void)bytes, (void)align;
+#endif
+}
+
 void *tt__pages_reserve(tt_heap *h, size_t bytes, size_t align)
 {
     bytes = tt__align_up(bytes, TT__PAGE);
     if (align < TT__PAGE) align = TT__PAGE;
-    return h->pages.reserve(bytes, align, h->pages.ctx);
+    void *p = h->pages.reserve(bytes, align, h->pages.ctx);
+    offer_huge_pages(h, p, bytes, align);
+    return p;
 }
 
 void tt__pages_release(tt_heap *h, void *p, size_t bytes)

@@ -299,7 +299,7 @@ void tt__space_sweep(tt_heap *h)
         b->scan = 0;
         b->zeroed = 0;
         if (live == 0) {
-            b->free_cycles = 0;
+            b->free_since = h->found_ns;
             b->state = TT__BLOCK_FREE;
             b->next = h->free;
             h->free = b;
@@ -335,23 +335,32 @@ static bool decommit(tt_heap *h, struct tt__block **link)
     return true;
 }
 
-/* Empty blocks stay committed through this many collections before they
- * go back to the OS, so a heap that breathes in and out every cycle does
- * not pay page faults for memory it is about to use again. */
-#define TRIM_AFTER_CYCLES 3
+/* How long an empty block the next cycle does not need stays committed
+ * before it goes back to the OS. A program's heap swells and shrinks with
+ * its phases (a big structure built, dropped, built again); a block given
+ * back costs a page fault per page when it is used again (about 10 us a
+ * page on the virtual machines measured, 160 us a block), so only memory
+ * that has stayed surplus for a while is given back. Counted on the clock
+ * of collections, not in collections: a heap that collects every
+ * millisecond would otherwise give back, after three of them, memory its
+ * next phase takes again (the threaded GCBench did so every repeat: a
+ * third of its page faults). tt_collect_and_release gives back every
+ * empty block at once. */
+#define TRIM_AGE_NS UINT64_C(1000000000)
 
 void tt__space_trim(tt_heap *h)
 {
     /* The next cycle hands out `threshold` bytes; free slots in partly
      * used blocks serve part of it, empty blocks the rest. Keep that many
-     * empty blocks committed, and give back the others once they have
-     * stayed empty for a few collections. */
+     * empty blocks committed (the newest: the list has the blocks emptied
+     * by the latest collection first), and give back the others once they
+     * have stayed empty for TRIM_AGE_NS. */
     size_t keep = h->threshold / TT__BLOCK_SIZE + 1;
     struct tt__block **link = &h->free;
     size_t seen = 0;
     while (*link) {
         struct tt__block *b = *link;
-        if (seen < keep || b->free_cycles++ < TRIM_AFTER_CYCLES) {
+        if (seen < keep || h->found_ns - b->free_since < TRIM_AGE_NS) {
             seen++;
             link = &b->next;
             continue;

@@ -429,6 +429,19 @@ static void reuse_after_shrink(int decommit_mode)
         CHECK_EQ(dirty, 0);
         tt_frame_pop(t, f, TT_NO_LOCAL);
         for (int k = 0; k < 6; k++) CHECK_EQ(tt_collect(t), TT_OK);
+        /* Empty blocks go back to the OS only after a second as surplus,
+         * or at once here. */
+        tt_stats before, after;
+        tt_heap_stats(h, &before);
+        long decommits = pg->decommits;
+        (void)tt_collect_and_release(t);
+        tt_heap_stats(h, &after);
+        if (decommit_mode == 0) {
+            CHECK(pg->decommits > decommits);
+            CHECK(after.heap_bytes < before.heap_bytes);
+        } else {
+            CHECK_EQU(after.heap_bytes, before.heap_bytes);
+        }
     }
     if (decommit_mode == 0) CHECK(pg->decommits > 0);
     tt_heap_close(h);

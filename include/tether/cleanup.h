@@ -205,10 +205,12 @@ TT_API size_t tt_run_finalizers_at(tt_thread *t, size_t budget, const char *file
  * carry several cleanups; tt_run_finalizers counts cleanups.) */
 TT_API size_t tt_pending_cleanups(tt_thread *t);
 
-/* Another runtime asks this heap to give memory back: collect, then run
- * every pending cleanup on the calling thread. Returns the external bytes
- * released by that (0 if called from inside a cleanup, which only
- * collects). */
+/* Another runtime asks this heap to give memory back: collect, give every
+ * empty block of the small-object space back to the operating system
+ * (through the decommit page hook; ordinary collections keep empty blocks
+ * for a second or more), then run every pending cleanup on the calling
+ * thread. Returns the external bytes released by the cleanups (0 if called
+ * from inside a cleanup, which only collects and gives blocks back). */
 #define tt_collect_and_release(t) tt_collect_and_release_at((t), TT_HERE)
 TT_API size_t tt_collect_and_release_at(tt_thread *t, const char *file, int line);
 

@@ -229,6 +229,12 @@ typedef struct tt_config {
      * the misuse "heap-corrupt" (whatever the checked mode). For tests and
      * debugging: it costs a walk of the live heap per collection. */
     int verify_collections;
+    /* Nonzero: the default page source does not offer the heap's 4 MiB
+     * chunks to transparent huge pages (madvise MADV_HUGEPAGE). 0 (the
+     * default): it does, so the kernel may back them with 2 MiB pages when
+     * it allows huge pages for madvised ranges. Has no effect with page
+     * hooks of your own. */
+    int no_huge_pages;
 } tt_config;
 
 /* Fill *cfg with the defaults (the same as a zeroed tt_config). */
