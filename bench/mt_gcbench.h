@@ -23,6 +23,15 @@
  * printed as a metric; the 2-thread run should reach at least 1.6 times
  * the 1-thread figure.
  *
+ * The ceiling of the machine: `mt_gcbench_VARIANT Np [REPEAT]` runs the
+ * same work as N threads, but in N processes of one worker thread each,
+ * every one with its own heap and shared structure: nothing is shared but
+ * the machine (cores, caches, memory bandwidth, the kernel's page
+ * allocator). The timed part runs from the moment every process has built
+ * its shared structure (a pipe barrier) to the last one's result. Threads
+ * sharing one heap cannot do better than this, so the N-process figure
+ * says how much of a miss in thread scaling is the machine's.
+ *
  * Output: one ordinary line, identical for every variant and thread count
  * (what each thread built, and "ok"), so that the runner can check that
  * the runs did the same work per thread; then metric lines. A check that
@@ -35,6 +44,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "gcbench.h"
 
@@ -60,15 +71,19 @@ static inline double mt_now(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-/* THREADS and REPEAT from the command line, or exit 2. */
-static inline void mt_args(const char *prog, int argc, char **argv, int *threads, int *repeat)
+/* THREADS (or Np: *processes set) and REPEAT from the command line, or
+ * exit 2. */
+static inline void mt_args(const char *prog, int argc, char **argv, int *threads, int *repeat,
+                           int *processes)
 {
     if (argc < 2 || argc > 3) {
-        fprintf(stderr, "usage: %s THREADS [REPEAT]\n", prog);
+        fprintf(stderr, "usage: %s THREADS|Np [REPEAT]\n", prog);
         exit(2);
     }
     char *end;
     long n = strtol(argv[1], &end, 10);
+    *processes = *end == 'p';
+    if (*processes) end++;
     if (*end || n < 1 || n > MT_MAX_THREADS) {
         fprintf(stderr, "%s: THREADS must be 1 to %d\n", prog, MT_MAX_THREADS);
         exit(2);
@@ -139,6 +154,88 @@ static inline int mt_report(const char *prog, const struct mt_result *res, int t
            (double)total_nodes / seconds / 1e6);
     printf("@ timed_s %.3f s from the first thread created to the last joined lower\n", seconds);
     return ok ? 0 : 1;
+}
+
+/* ---- the processes mode ---- */
+
+/* What one process of the processes mode sends back. */
+struct mt_proc_result {
+    struct mt_result res;
+    long shared_nodes;
+    int array_ok;
+};
+
+/* The two pipes of the barrier: children say "built" on one and wait for
+ * "go" on the other. */
+struct mt_barrier {
+    int ready[2], go[2], results[2];
+};
+
+/* In a child: its shared structure is built; wait until every child's is. */
+static inline void mt_barrier_wait(const struct mt_barrier *b)
+{
+    char c = 1;
+    if (write(b->ready[1], &c, 1) != 1 || read(b->go[0], &c, 1) != 1) _exit(3);
+}
+
+/* Run `child` in n processes (each calls mt_barrier_wait once its shared
+ * structure is built, then does one worker's work and fills *out), time
+ * them from the barrier to the last result, and report as mt_report does.
+ * Returns the exit status. */
+static inline int mt_processes(const char *prog, int n, int repeat,
+                               void (*child)(int repeat, const struct mt_barrier *b,
+                                             struct mt_proc_result *out))
+{
+    struct mt_barrier b;
+    if (pipe(b.ready) || pipe(b.go) || pipe(b.results)) {
+        fprintf(stderr, "%s: pipe failed\n", prog);
+        return 2;
+    }
+    fflush(stdout);
+    for (int i = 0; i < n; ++i) {
+        pid_t pid = fork();
+        if (pid < 0) {
+            fprintf(stderr, "%s: fork failed\n", prog);
+            return 2;
+        }
+        if (pid == 0) {
+            struct mt_proc_result r;
+            memset(&r, 0, sizeof r);
+            child(repeat, &b, &r);
+            /* Under PIPE_BUF bytes: one atomic write. */
+            _exit(write(b.results[1], &r, sizeof r) == (ssize_t)sizeof r ? 0 : 3);
+        }
+    }
+    char c;
+    for (int i = 0; i < n; ++i)
+        if (read(b.ready[0], &c, 1) != 1) {
+            fprintf(stderr, "%s: a process died before the barrier\n", prog);
+            return 2;
+        }
+    double t0 = mt_now();
+    for (int i = 0; i < n; ++i)
+        if (write(b.go[1], &c, 1) != 1) return 2;
+    struct mt_result all[MT_MAX_THREADS];
+    long shared_nodes = gcb_tree_size(MT_SHARED_DEPTH);
+    int array_ok = 1;
+    for (int i = 0; i < n; ++i) {
+        struct mt_proc_result r;
+        if (read(b.results[0], &r, sizeof r) != (ssize_t)sizeof r) {
+            fprintf(stderr, "%s: a process died before its result\n", prog);
+            return 2;
+        }
+        all[i] = r.res;
+        if (r.shared_nodes != gcb_tree_size(MT_SHARED_DEPTH)) shared_nodes = r.shared_nodes;
+        array_ok &= r.array_ok;
+    }
+    double t1 = mt_now();
+    int status = 0;
+    for (int i = 0; i < n; ++i) {
+        int ws;
+        if (wait(&ws) < 0 || !WIFEXITED(ws) || WEXITSTATUS(ws) != 0) status = 2;
+    }
+    int rs = mt_report(prog, all, n, repeat, shared_nodes, array_ok, t1 - t0);
+    return status ? status : rs;
 }
 
 #endif

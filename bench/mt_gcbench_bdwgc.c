@@ -77,8 +77,12 @@ static void *work(void *arg)
 
 int main(int argc, char **argv)
 {
-    int threads, repeat;
-    mt_args(BENCH_NAME, argc, argv, &threads, &repeat);
+    int threads, repeat, processes;
+    mt_args(BENCH_NAME, argc, argv, &threads, &repeat, &processes);
+    if (processes) {
+        fprintf(stderr, BENCH_NAME ": the processes mode is tether's ceiling check only\n");
+        return 2;
+    }
     GC_INIT();
 
     (void)make_tree(kStretchTreeDepth);

@@ -2,7 +2,7 @@
  * bench/mt_gcbench_tether.c: GCBench on several threads sharing one tether
  * heap, default configuration (one marking thread).
  *
- *   mt_gcbench_tether THREADS [REPEAT]      (see mt_gcbench.h)
+ *   mt_gcbench_tether THREADS|Np [REPEAT]      (see mt_gcbench.h)
  *
  * Threads. Each worker attaches itself (tt_thread_attach on its own OS
  * thread) and uses only its own tt_thread; it detaches before it returns.
@@ -112,11 +112,11 @@ static void *work(void *arg)
     return NULL;
 }
 
-int main(int argc, char **argv)
+/* The run: shared structure, then `threads` workers timed. With a
+ * barrier (a process of the processes mode), wait at it before the timed
+ * part and return the result in *out instead of printing it. */
+static int run(int threads, int repeat, const struct mt_barrier *b, struct mt_proc_result *out)
 {
-    int threads, repeat;
-    mt_args(BENCH_NAME, argc, argv, &threads, &repeat);
-
     tt_heap *h = tt_heap_open(NULL);
     if (!h) die("tt_heap_open");
     tt_thread *t = tt_thread_attach(h);
@@ -147,6 +147,7 @@ int main(int argc, char **argv)
 
     /* The main thread blocks in pthread_join: inside a foreign region. */
     if (tt_foreign_region_enter(t) != TT_OK) die("tt_foreign_region_enter");
+    if (b) mt_barrier_wait(b);
     double t0 = mt_now();
     for (int i = 0; i < threads; ++i) {
         w[i].h = h;
@@ -163,15 +164,21 @@ int main(int argc, char **argv)
 
     long shared_nodes = count_nodes(t, tt_global_get(t, shared_tree));
     int array_ok = mt_array_ok(tt_array_data(tt_global_get(t, shared_array)));
-    struct mt_result all[MT_MAX_THREADS];
-    for (int i = 0; i < threads; ++i) all[i] = w[i].res;
-    int status = mt_report(BENCH_NAME, all, threads, repeat, shared_nodes, array_ok,
-                           t1 - t0);
-    printf("@ collections %llu collections in the timed part -\n",
-           (unsigned long long)(st1.collections - st0.collections));
-    printf("@ gc_pct %.1f %% of the timed part in collection pauses lower\n",
-           (double)(st1.pause_ns_total - st0.pause_ns_total) / 1e9 / (t1 - t0) * 100.0);
-    if (threads > 1) {
+    int status = 0;
+    if (out) {
+        out->res = w[0].res;
+        out->shared_nodes = shared_nodes;
+        out->array_ok = array_ok;
+    } else {
+        struct mt_result all[MT_MAX_THREADS];
+        for (int i = 0; i < threads; ++i) all[i] = w[i].res;
+        status = mt_report(BENCH_NAME, all, threads, repeat, shared_nodes, array_ok, t1 - t0);
+        printf("@ collections %llu collections in the timed part -\n",
+               (unsigned long long)(st1.collections - st0.collections));
+        printf("@ gc_pct %.1f %% of the timed part in collection pauses lower\n",
+               (double)(st1.pause_ns_total - st0.pause_ns_total) / 1e9 / (t1 - t0) * 100.0);
+    }
+    if (!out && threads > 1) {
         printf("@ safepoint_p99_us %.1f us time to safepoint, 99th percentile lower\n",
                (double)st1.safepoint_ns_p99 / 1e3);
         printf("@ safepoint_max_us %.1f us time to safepoint, maximum lower\n",
@@ -188,4 +195,18 @@ int main(int argc, char **argv)
     tt_heap_close(h);
     free(w);
     return status;
+}
+
+/* A process of the processes mode: one worker thread. */
+static void child(int repeat, const struct mt_barrier *b, struct mt_proc_result *out)
+{
+    if (run(1, repeat, b, out) != 0) _exit(2);
+}
+
+int main(int argc, char **argv)
+{
+    int threads, repeat, processes;
+    mt_args(BENCH_NAME, argc, argv, &threads, &repeat, &processes);
+    if (processes) return mt_processes(BENCH_NAME, threads, repeat, child);
+    return run(threads, repeat, NULL, NULL);
 }

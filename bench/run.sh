@@ -162,11 +162,14 @@ threads() {
     # Every thread does the same work, so 2 threads do twice the work of 1:
     # the 1-thread runs are peers of tether-2t, and the goals compare
     # tether-2t's throughput with tether-1t's and its wall with bdwgc-2t's.
+    # tether-2p does the 2-thread work in 2 processes of one thread each,
+    # with a heap each: the most this machine gives 2 threads (no target).
     compare_list "GCBench on threads: $MT_REPEAT GCBench loop(s) per thread, shared tree in a global" \
         "$MT_ROUNDS" "$t -c -b tether-2t -g bdwgc-2t:0.8 -G tether-1t:mnodes_per_s:ge:1.6
                       -a safepoint_p99_us:le:1000" "\
 tether-2t mt_gcbench_tether 2 $MT_REPEAT
 tether-1t mt_gcbench_tether 1 $MT_REPEAT
+tether-2p mt_gcbench_tether 2p $MT_REPEAT
 bdwgc-2t mt_gcbench_bdwgc 2 $MT_REPEAT
 bdwgc-1t mt_gcbench_bdwgc 1 $MT_REPEAT"
     compare_list "parallel marking: full collections of a $PARMARK_MIB MiB live heap, 1 and 2 mark threads" \
