@@ -8,6 +8,9 @@
  * the heap is closed every reserved range has been released. The loop
  * ends when the scenario reaches its end without meeting a failure.
  */
+#include <stdio.h>
+#include <unistd.h>
+
 #include "tt_test.h"
 
 struct pair {
@@ -478,8 +481,66 @@ static void test_hooks_copied(void)
     free(pg);
 }
 
+/* The VmFlags line of the mapping that holds addr in /proc/self/smaps,
+ * or "" if none was found. */
+static void vm_flags_of(uintptr_t addr, char *out, size_t cap)
+{
+    out[0] = 0;
+    FILE *f = fopen("/proc/self/smaps", "r");
+    if (!f) return;
+    char line[512];
+    int inside = 0;
+    while (fgets(line, sizeof line, f)) {
+        unsigned long lo, hi;
+        if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2 && strchr(line, '-') < strchr(line, ' ')) {
+            inside = addr >= lo && addr < hi;
+        } else if (inside && strncmp(line, "VmFlags:", 8) == 0) {
+            size_t n = strlen(line + 8);
+            if (n >= cap) n = cap - 1;
+            memcpy(out, line + 8, n);
+            out[n] = 0;
+            break;
+        }
+    }
+    fclose(f);
+}
+
+/* The default page source marks chunks for transparent huge pages (the
+ * "hg" flag of madvise(MADV_HUGEPAGE)), unless no_huge_pages says not to;
+ * large objects are never marked. Skipped where the kernel has no
+ * transparent huge pages. */
+static void test_huge_pages_offered(void)
+{
+    if (access("/sys/kernel/mm/transparent_hugepage/enabled", F_OK) != 0) {
+        printf("   (no transparent huge pages here: skipped)\n");
+        return;
+    }
+    for (int off = 0; off < 2; off++) {
+        tt_config cfg;
+        tt_config_init(&cfg);
+        cfg.no_huge_pages = off;
+        tt_heap *h = tt_heap_open(&cfg);
+        REQUIRE(h != NULL);
+        tt_thread *t = tt_thread_attach(h);
+        REQUIRE(t != NULL);
+        tt_ref small = tt_alloc(t, &pair_type);
+        tt_ref large = tt_alloc_array(t, &tt_bytes_type, 1 << 20);
+        REQUIRE(!tt_is_null(small) && !tt_is_null(large));
+        char flags[256];
+        vm_flags_of(small.bits, flags, sizeof flags);
+        CHECK(flags[0] != 0);
+        CHECK_EQ(strstr(flags, " hg") != NULL, !off);
+        vm_flags_of(large.bits, flags, sizeof flags);
+        CHECK(flags[0] != 0);
+        CHECK(strstr(flags, " hg") == NULL);
+        tt_thread_detach(t);
+        tt_heap_close(h);
+    }
+}
+
 int main(void)
 {
+    RUN(test_huge_pages_offered);
     RUN(test_hooks_account);
     RUN(test_hooks_copied);
     RUN(test_decommit_zeroes);
