@@ -137,8 +137,12 @@ tt_thread *tt__thread_attach(tt_heap *h, bool internal, const char *file, int li
     uint32_t base = t->index << 20;
     if (base == 0) base = 1;
     /* The base frame: never popped, no escape slot. */
-    t->f.frames[0] = (struct tt__frame_rec){0, h->cfg.base_frame_capacity, base,
-                                            h->cfg.base_frame_capacity, file, line};
+    t->f.frames[0] = (struct tt__frame_rec){.saved_top = 0,
+                                            .limit = h->cfg.base_frame_capacity,
+                                            .serial = base,
+                                            .capacity = h->cfg.base_frame_capacity,
+                                            .file = file,
+                                            .line = line};
     t->f.frame_top = 1;
     t->f.serial = base;
     t->f.serial_next = base + 1;
