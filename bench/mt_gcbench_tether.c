@@ -1,6 +1,7 @@
 /*
  * bench/mt_gcbench_tether.c: GCBench on several threads sharing one tether
- * heap, default configuration (one marking thread).
+ * heap, default configuration (one marking thread per core; at this
+ * benchmark's 10 MiB live heap, drains mark alone: see parallel_mark_min).
  *
  *   mt_gcbench_tether THREADS|Np [REPEAT]      (see mt_gcbench.h)
  *

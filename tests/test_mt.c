@@ -1104,6 +1104,7 @@ static void run_scenario(int fin)
     cfg.initial_size = 1 << 20;
     cfg.verify_collections = 1;
     cfg.mark_threads = 2;
+    cfg.parallel_mark_min = 1; /* share from the first drain, small as the heap is */
     cfg.finalizer_thread = fin;
     cfg.on_misuse = count_misuse;
     cfg.on_report = count_report;
@@ -1299,6 +1300,7 @@ static void test_parallel_mark_shapes(void)
     tt_config cfg;
     tt_config_init(&cfg);
     cfg.mark_threads = 2;
+    cfg.parallel_mark_min = 1; /* share from the first drain, small as the heap is */
     cfg.on_misuse = count_misuse;
     atomic_store(&misuses, 0);
     tt_heap *h = tt_heap_open(&cfg);
@@ -1427,6 +1429,74 @@ static void test_many_heaps(void)
     CHECK_EQ(failed, 0);
 }
 
+/* Prepend n nodes to the list in l. */
+static void grow_list(tt_thread *t, tt_local l, int n)
+{
+    for (int i = 0; i < n; i++) {
+        tt_ref r = tt_alloc(t, &node_type);
+        REQUIRE(!tt_is_null(r));
+        tt_store(t, r, &TT_PTR(struct node, r)->right, tt_local_get(t, l));
+        tt_local_set(t, l, r);
+    }
+}
+
+/* Drains share work only when the heap is big enough to repay it: below
+ * parallel_mark_min live bytes (as found by the last collection) a drain
+ * first marks parallel_mark_min / 32 objects alone; at or above it, 16,384.
+ * With 2 markers and a 2 MiB mark: 30,000 nodes (about 1 MiB) are marked
+ * alone although they are more than 16,384; 110,000 (3.4 MiB, more than
+ * 65,536) are shared in the first drain that sees them, and in the next.
+ * The default mark (16 MiB) keeps the 30,000 alone too, whatever the
+ * cores. */
+static void test_parallel_mark_min(void)
+{
+    tt_config cfg;
+    tt_config_init(&cfg);
+    cfg.mark_threads = 2;
+    cfg.parallel_mark_min = 2 << 20;
+    tt_heap *h = tt_heap_open(&cfg);
+    REQUIRE(h != NULL);
+    tt_thread *t = tt_thread_attach(h);
+    REQUIRE(t != NULL);
+    tt_frame f = tt_frame_push(t, 1);
+    tt_local l = tt_local_new(t, TT_NULL);
+    grow_list(t, l, 30000);
+    for (int i = 0; i < 2; i++) {
+        CHECK_EQ(tt_collect(t), TT_OK);
+        tt_stats st = tt_test_stats(h);
+        CHECK_EQU(st.live_objects, 30000);
+        CHECK_CMPU(st.live_bytes, <, (uint64_t)cfg.parallel_mark_min);
+        CHECK_EQU(st.mark_threads, 1);
+    }
+    grow_list(t, l, 80000);
+    for (int i = 0; i < 2; i++) {
+        CHECK_EQ(tt_collect(t), TT_OK);
+        tt_stats st = tt_test_stats(h);
+        CHECK_EQU(st.live_objects, 110000);
+        CHECK_CMPU(st.live_bytes, >=, (uint64_t)cfg.parallel_mark_min);
+        CHECK_EQU(st.mark_threads, 2);
+    }
+    tt_frame_pop(t, f, TT_NO_LOCAL);
+    tt_thread_detach(t);
+    tt_heap_close(h);
+
+    tt_config_init(&cfg); /* one marker per core, 16 MiB */
+    h = tt_heap_open(&cfg);
+    REQUIRE(h != NULL);
+    t = tt_thread_attach(h);
+    REQUIRE(t != NULL);
+    f = tt_frame_push(t, 1);
+    l = tt_local_new(t, TT_NULL);
+    grow_list(t, l, 30000);
+    for (int i = 0; i < 2; i++) {
+        CHECK_EQ(tt_collect(t), TT_OK);
+        CHECK_EQU(tt_test_stats(h).mark_threads, 1);
+    }
+    tt_frame_pop(t, f, TT_NO_LOCAL);
+    tt_thread_detach(t);
+    tt_heap_close(h);
+}
+
 int main(void)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
@@ -1436,5 +1506,6 @@ int main(void)
     RUN(test_finalizer_thread_and_explicit_runs);
     RUN(test_finalizer_thread_batches);
     RUN(test_parallel_mark_shapes);
+    RUN(test_parallel_mark_min);
     return tt_test_done();
 }

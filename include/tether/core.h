@@ -206,14 +206,22 @@ typedef struct tt_config {
     tt_report_fn on_report;
     void *report_ctx;
     /* Threads that mark during a collection, the collecting thread
-     * included; TT_MARK_THREADS_CORES: one per online core. 0 (the
-     * default) or 1: the collecting thread marks alone. The helpers are
-     * started by the first collection with enough work to share (more
-     * than 16,384 objects in one drain), and stopped at close. Values
-     * above 64 mean 64. The default is 1 because on the machines measured
-     * so far the atomic marking that sharing needs costs more than a
-     * second core gains (see docs/design.md, "Parallel drains"). */
+     * included; 0 (the default) or TT_MARK_THREADS_CORES: one per online
+     * core; 1: the collecting thread marks alone. Helpers join a drain only
+     * when it is big: after 16,384 objects marked alone if the last
+     * collection found parallel_mark_min (16 MiB) or more live, after
+     * 524,288 otherwise (on the machines measured, below about 16 MiB
+     * waking them costs more than they save). They are
+     * started by the first drain that asks for them, and stopped at close.
+     * A heap that marks in parallel holds 1/16 more memory (mark bytes).
+     * Values above 64 mean 64. */
     unsigned mark_threads;
+    /* Live bytes (found by the last collection) from which drains ask for
+     * help early, as above; below it a drain marks alone for this many
+     * bytes' worth of 32-byte objects first. 0: 16 MiB. Tune it to the
+     * machine: where waking a thread is cheap, parallel marking pays on
+     * smaller heaps. */
+    size_t parallel_mark_min;
     /* Nonzero: a dedicated finalizer thread, attached to the heap, runs the
      * pending cleanups one at a time as soon as a collection queues them
      * (it is the heap's cleanup context beside explicit tt_run_finalizers
