@@ -201,12 +201,11 @@ static struct tt__hslot *handle_use(tt_thread *t, struct tt__htable *tb, const s
     return NULL;
 }
 
-static int handle_free(tt_thread *t, struct tt__htable *tb, const struct kind *k, uint64_t bits,
-                       const char *file, int line)
+/* Free the slot s that handle_use found for bits. */
+static int free_slot(tt_thread *t, struct tt__htable *tb, const struct kind *k, uint64_t bits,
+                     struct tt__hslot *s, const char *file, int line)
 {
     int code;
-    struct tt__hslot *s = handle_use(t, tb, k, bits, true, file, line, &code);
-    if (!s) return code;
     /* Of two threads freeing the same handle at once, one wins the slot;
      * the other reports the double free. */
     uint32_t gen = (uint32_t)(bits >> 32);
@@ -222,6 +221,25 @@ static int handle_free(tt_thread *t, struct tt__htable *tb, const struct kind *k
     if (c->n == TT__HCACHE_MAX) cache_spill(t, tb, BATCH);
     c->idx[c->n++] = (uint32_t)bits - 1;
     return TT_OK;
+}
+
+static int handle_free(tt_thread *t, struct tt__htable *tb, const struct kind *k, uint64_t bits,
+                       const char *file, int line)
+{
+    int code;
+    struct tt__hslot *s = handle_use(t, tb, k, bits, true, file, line, &code);
+    if (!s) return code;
+    /* A weak reference with a callback is shared with the context that
+     * takes its callback from the pending queue (tt__weak_take_callback,
+     * under the heap lock), so it is freed under the lock. No other handle
+     * is: only tt_weak_new_cb sets a callback, under the lock, before it
+     * returns the handle, so a slot read here without one cannot gain one,
+     * and the collector reads callbacks only while this thread is stopped. */
+    if (__atomic_load_n(&s->cb, __ATOMIC_RELAXED)) {
+        TT__LOCKED_T(t);
+        return free_slot(t, tb, k, bits, s, file, line);
+    }
+    return free_slot(t, tb, k, bits, s, file, line);
 }
 
 tt_global tt_global_new_at(tt_thread *t, tt_ref r, const char *file, int line)
@@ -259,11 +277,12 @@ int tt_global_free_at(tt_thread *t, tt_global g, const char *file, int line)
     return handle_free(t, t ? &t->heap->globals : NULL, &GLOBAL, g.bits, file, line);
 }
 
-/* Weak references take the heap lock: their callbacks are shared with the
- * collector, which queues them, and the context that runs them. */
+/* Weak references go the globals' way (per-thread caches of free slots,
+ * no lock), but for their callbacks: tt_weak_new_cb sets one under the
+ * heap lock, and one with a callback is freed under it (handle_free),
+ * since the context that runs the pending queue takes callbacks under it. */
 tt_weak tt_weak_new_at(tt_thread *t, tt_ref r, const char *file, int line)
 {
-    TT__LOCKED_T(t);
     return (tt_weak){handle_new(t, t ? &t->heap->weaks : NULL, &WEAK, r, file, line)};
 }
 
@@ -277,7 +296,6 @@ tt_ref tt_weak_get_at(tt_thread *t, tt_weak w, const char *file, int line)
 
 int tt_weak_free_at(tt_thread *t, tt_weak w, const char *file, int line)
 {
-    TT__LOCKED_T(t);
     return handle_free(t, t ? &t->heap->weaks : NULL, &WEAK, w.bits, file, line);
 }
 
