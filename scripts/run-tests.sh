@@ -67,9 +67,10 @@ targets="" tests="" TT_CHECKED=1 \
 # The tests that use threads, under ThreadSanitizer: the static table's
 # lock-free lookups while another thread registers (test_static), heaps
 # used from several threads (test_threads), many threads on one heap
-# (test_mt) and the thread misuses (test_mt_misuse).
-targets="test_static test_threads test_mt test_mt_misuse" \
-tests="^(test_static|test_threads|test_mt)[.]|^test_mt_misuse\$" \
+# (test_mt), the thread misuses (test_mt_misuse) and leak reports made
+# while another thread makes and frees handles (test_leaks).
+targets="test_static test_threads test_mt test_mt_misuse test_leaks" \
+tests="^(test_static|test_threads|test_mt)[.]|^test_mt_misuse\$|^test_leaks\$" \
     run_config tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_C_COMPILER=clang -DTETHER_SANITIZE=thread
 echo "$passed passed, $failed failed"
 exit $status

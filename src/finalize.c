@@ -478,74 +478,9 @@ int tt_guardian_free_at(tt_thread *t, tt_guardian *g, const char *file, int line
 
 /* ---- shutdown ---- */
 
-struct leak {
-    const char *file;
-    int line;
-    size_t bytes;
-};
-
-static int leak_cmp(const void *a, const void *b)
-{
-    const struct leak *x = a, *y = b;
-    int c = strcmp(x->file ? x->file : "", y->file ? y->file : "");
-    return c ? c : (x->line > y->line) - (x->line < y->line);
-}
-
-/* Print one line per creation site, with counts and bytes. */
-static void report_leaks(tt_heap *h, struct leak *v, size_t n, const char *what, const char *noun,
-                         const char *verb)
-{
-    qsort(v, n, sizeof *v, leak_cmp);
-    for (size_t i = 0; i < n;) {
-        size_t j = i, bytes = 0;
-        while (j < n && leak_cmp(&v[i], &v[j]) == 0) bytes += v[j++].bytes;
-        char extra[64] = "";
-        if (bytes) snprintf(extra, sizeof extra, " (%zu external bytes)", bytes);
-        tt__report(h, what, "leak: %zu %s created at %s:%d %s at close%s", j - i, noun,
-                   v[i].file ? v[i].file : "?", v[i].line, verb, extra);
-        i = j;
-    }
-}
-
-struct leak_acc {
-    struct leak *v;
-    size_t n;
-};
-
-static void add_global_leak(tt_heap *h, struct tt__hslot *s)
-{
-    struct leak_acc *acc = h->leak_acc;
-    acc->v[acc->n++] = (struct leak){s->file, s->line, 0};
-}
-
-static void leak_report(tt_heap *h)
-{
-    size_t ng = tt__handles_in_use(h, 0);
-    size_t n = ng > h->ce_len ? ng : h->ce_len;
-    if (n == 0) return;
-    struct leak_acc acc = {malloc(n * sizeof(struct leak)), 0};
-    if (!acc.v) {
-        tt__report(h, "leak", "leak report skipped: out of memory");
-        return;
-    }
-    h->leak_acc = &acc;
-    tt__htable_each(&h->globals, add_global_leak, h);
-    report_leaks(h, acc.v, acc.n, "leak-global", "global reference(s)", "still held");
-    acc.n = 0;
-    for (size_t i = 0; i < h->ce_len; i++) {
-        uintptr_t w = h->ce[i].w;
-        if (!w || !(w & TT__CE_BASE)) continue;
-        struct tt__foreign *fp = (struct tt__foreign *)tt__ce_obj(w);
-        acc.v[acc.n++] = (struct leak){h->ce_site[i].file, h->ce_site[i].line, fp->ext};
-    }
-    report_leaks(h, acc.v, acc.n, "leak-foreign", "foreign object(s)", "not released");
-    h->leak_acc = NULL;
-    free(acc.v);
-}
-
 void tt__finalize_shutdown(tt_heap *h)
 {
-    if (h->checked) leak_report(h);
+    if (h->checked) tt__leaks_at_close(h);
     if (h->cfg.fast_close) return;
     tt_thread *t = tt__thread_attach(h, true, "tt_heap_close", 0);
     if (!t) {

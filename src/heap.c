@@ -138,6 +138,11 @@ tt_heap *tt_heap_open(const tt_config *cfg)
     }
     tt__stats_footprint(h);
     h->sig = TT__HEAP_SIG;
+    if (c.leak_report_at_exit && tt__leaks_exit_register(h) != TT_OK) {
+        tt_heap_close(h);
+        tt__fail(TT_ENOMEM, NULL, 0, "tt_heap_open: could not install the exit leak report");
+        return NULL;
+    }
     if (c.finalizer_thread && tt__finalizer_start(h) != TT_OK) {
         int code = tt_last_error()->code;
         char msg[sizeof tt_last_error()->message];
@@ -162,6 +167,9 @@ void tt_heap_close(tt_heap *h)
             tt__misuse(NULL, TT_EINVAL, "bad-heap", NULL, 0, "tt_heap_close of something that is not a heap");
         return;
     }
+    /* First out of the exit registry, so the exit report never sees a
+     * heap being closed. */
+    tt__leaks_exit_unregister(h);
     /* Threads still attached are closed with the heap: no collection waits
      * for them any more (their locals stay roots until the end). */
     /* OS threads exiting attached from now on leave their threads to

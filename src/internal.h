@@ -558,7 +558,9 @@ struct tt_heap {
     size_t ext_since_gc;         /* external bytes added since the last collection */
     size_t ext_freed;            /* released since open */
     tt_wtable *wtables;
-    void *leak_acc;              /* close: the leak report being gathered */
+    void *leak_acc;              /* leaks.c: the report being gathered */
+    tt_heap *exit_next;          /* leaks.c: in the exit registry */
+    bool exit_listed;
 
     /* objects of static entries (static_roots.c) */
     struct tt__sroot *sroots;
@@ -755,6 +757,11 @@ TT_HIDDEN int tt__queue_push(tt_heap *h, struct tt__queue *q, uint64_t v, uint32
 TT_HIDDEN void tt__queue_free(tt_heap *h, struct tt__queue *q);
 TT_HIDDEN size_t tt__run_pending(tt_thread *t, size_t budget);
 TT_HIDDEN void tt__finalize_shutdown(tt_heap *h);
+/* leaks.c: the report at close (checked mode; nothing runs in the heap),
+ * and the registry of heaps that report at process exit. */
+TT_HIDDEN void tt__leaks_at_close(tt_heap *h);
+TT_HIDDEN int tt__leaks_exit_register(tt_heap *h);
+TT_HIDDEN void tt__leaks_exit_unregister(tt_heap *h);
 TT_HIDDEN void tt__finalize_finish(tt_heap *h);
 TT_HIDDEN void tt__report(tt_heap *h, const char *what, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

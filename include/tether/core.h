@@ -243,6 +243,13 @@ typedef struct tt_config {
      * it allows huge pages for madvised ranges. Has no effect with page
      * hooks of your own. */
     int no_huge_pages;
+    /* Nonzero: if the heap is still open when the process exits (exit()
+     * or a return from main), report what it still holds, as
+     * tt_heap_leaks does with fn NULL ("leak-*" reports through on_report,
+     * "... at exit"), in any mode. The report stops the heap's other
+     * threads first: a thread still running in the heap at exit must reach
+     * a safepoint or be in a foreign region, or the exit waits for it. */
+    int leak_report_at_exit;
 } tt_config;
 
 /* Fill *cfg with the defaults (the same as a zeroed tt_config). */

@@ -93,6 +93,44 @@ typedef struct tt_verify_report {
 #define tt_heap_verify(t, out) tt_heap_verify_at((t), (out), TT_HERE)
 TT_API int tt_heap_verify_at(tt_thread *t, tt_verify_report *out, const char *file, int line);
 
+/* ---- Leak reports ---- */
+
+/* One group of a leak report: the handles of one kind, or the foreign
+ * objects, still held that were created at one site. */
+typedef struct tt_leak {
+    /* "global", "weak", "foreign", "guardian" or "wtable". */
+    const char *kind;
+    /* The creating call's site (TT_HERE of tt_global_new, tt_foreign_new,
+     * ...). NULL (line 0) for foreign objects of a heap not in checked
+     * mode, which does not keep their sites. */
+    const char *file;
+    int line;
+    uint64_t count;          /* how many */
+    uint64_t external_bytes; /* foreign objects: the external bytes they hold */
+} tt_leak;
+
+/* Called once per group; must not call tether. */
+typedef void (*tt_leak_fn)(const tt_leak *leak, void *ctx);
+
+/* Report what the heap of t still holds that the program must give back:
+ * global and weak references not freed, foreign objects not released,
+ * guardians and wrapper tables not freed. Groups by kind and creation
+ * site, in that order (kind as listed, then file name, then line). With fn,
+ * calls fn(group, ctx) for each group, on the calling thread, after the
+ * other threads have gone on; with fn NULL, sends one report per group
+ * through cfg.on_report, named "leak-global", "leak-weak", "leak-foreign",
+ * "leak-guardian" or "leak-wtable", reading "leak: N global reference(s)
+ * created at F:L still held now" (plus " (B external bytes)" for foreign
+ * objects). Works in any mode; heaps in checked mode also make it at close
+ * ("... at close"), and heaps opened with cfg.leak_report_at_exit at
+ * process exit if still open.
+ * Thread safety: any attached thread; it stops the heap's other threads
+ * while it gathers (as a collection does), so the picture is exact at that
+ * moment. Returns TT_OK; TT_ENOMEM if the report could not get memory;
+ * TT_ECLOSED for a dead thread or heap. */
+#define tt_heap_leaks(t, fn, ctx) tt_heap_leaks_at((t), (fn), (ctx), TT_HERE)
+TT_API int tt_heap_leaks_at(tt_thread *t, tt_leak_fn fn, void *ctx, const char *file, int line);
+
 /* Whether r is the payload address of an object in the heap of t that has
  * not been reclaimed: 1 or 0. Exact in checked mode, where a collection
  * erases the headers of the objects it finds dead; otherwise an object
