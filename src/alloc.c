@@ -174,7 +174,9 @@ void tt__store_checked(tt_thread *t, tt_ref obj, tt_ref *field, tt_ref val, cons
     int code;
     tt_heap *h = tt__enter(t, file, line, &code);
     if (!h) return;
-    if (h->checked && check_store(h, obj, field, val, file, line) != TT_OK) return;
+    if (h->checked && (check_store(h, obj, field, val, file, line) != TT_OK ||
+                       tt__check_resurrect(t, val, "tt_store", file, line) != TT_OK))
+        return;
     *field = val;
 }
 
@@ -198,7 +200,9 @@ int tt__array_set_slow(tt_thread *t, tt_ref arr, size_t i, tt_ref val, const cha
         return tt__fail(TT_ERANGE, file, line, "tt_array_set: index %zu out of range (length %zu)",
                         i, tt_array_length(arr));
     tt_ref *field = (tt_ref *)tt_array_data(arr) + i;
-    if (h->checked && (code = check_store(h, arr, field, val, file, line)) != TT_OK) return code;
+    if (h->checked && ((code = check_store(h, arr, field, val, file, line)) != TT_OK ||
+                       (code = tt__check_resurrect(t, val, "tt_array_set", file, line)) != TT_OK))
+        return code;
     *field = val;
     return TT_OK;
 }

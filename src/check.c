@@ -114,6 +114,17 @@ const char *tt__object_problem(const tt_heap *h, uintptr_t p)
     return object_problem(h, p);
 }
 
+int tt__check_resurrect(tt_thread *t, tt_ref val, const char *what, const char *file, int line)
+{
+    if (!t->dying || val.bits != t->dying) return TT_OK;
+    tt_heap *h = t->heap;
+    return tt__misuse(h, TT_ESTATE, "resurrection", file, line,
+                      "%s of the '%s' at %p, whose cleanup (registered at %s:%d) is running: "
+                      "cleanups may not resurrect their object in this heap (forbid_resurrection)",
+                      what, tt_type_of(val)->name, (void *)val.bits,
+                      t->dying_file ? t->dying_file : "?", t->dying_line);
+}
+
 int tt_is_object(tt_thread *t, tt_ref r)
 {
     TT__LOCKED_T(t);

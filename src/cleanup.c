@@ -247,6 +247,12 @@ static uint32_t newest_cleanup(tt_heap *h, uintptr_t obj, uint32_t *newer1)
     return 0;
 }
 
+const struct tt__site *tt__cleanup_next_site(tt_heap *h, uintptr_t obj)
+{
+    uint32_t newer, cur = newest_cleanup(h, obj, &newer);
+    return cur && h->ce_site ? &h->ce_site[cur - 1] : NULL;
+}
+
 void tt__cleanup_drop(tt_heap *h, uintptr_t obj, uint32_t fn, const void *env)
 {
     uint32_t newer = 0, cur = tt__cleanup_head(h, obj);

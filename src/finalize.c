@@ -315,7 +315,16 @@ static bool run_front(tt_thread *t)
         return true;
     }
     uintptr_t p = (uintptr_t)it->v;
-    if (tt__cleanup_run_one(t, p)) return true;
+    if (h->checked && h->cfg.forbid_resurrection) {
+        /* The object is dead: its cleanup may not store it anywhere. */
+        const struct tt__site *s = tt__cleanup_next_site(h, p);
+        t->dying = p;
+        t->dying_file = s ? s->file : NULL;
+        t->dying_line = s ? s->line : 0;
+    }
+    bool ran = tt__cleanup_run_one(t, p);
+    t->dying = 0;
+    if (ran) return true;
     /* No cleanup left: drop what remains (edges, guardians) and let go. */
     tt__cleanup_run_all(t, p, true);
     it = queue_front(&h->pending);

@@ -158,6 +158,8 @@ static uint64_t handle_new(tt_thread *t, struct tt__htable *tb, const struct kin
                        (void *)r.bits, why);
             return 0;
         }
+        /* A weak reference keeps nothing alive: only globals resurrect. */
+        if (k == &GLOBAL && tt__check_resurrect(t, r, "tt_global_new", file, line) != TT_OK) return 0;
     }
     struct tt__hcache *c = &t->hcache[tb->kind];
     if (c->n == 0 && cache_fill(t, tb) != TT_OK) {
@@ -267,6 +269,7 @@ int tt_global_set_at(tt_thread *t, tt_global g, tt_ref r, const char *file, int 
             return tt__misuse(t->heap, TT_EINVAL, "handle-not-object", file, line,
                               "tt_global_set of %p, which is not a live object of this heap: %s",
                               (void *)r.bits, why);
+        if ((code = tt__check_resurrect(t, r, "tt_global_set", file, line)) != TT_OK) return code;
     }
     set_ref(s, r);
     return TT_OK;

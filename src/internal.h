@@ -420,6 +420,12 @@ struct tt_thread {
     uint32_t state;   /* TT__TS_*, atomic */
     uint32_t index;   /* attach number: frame serials start at index << 20 */
     uint32_t cleanup_depth; /* cleanups on this thread's stack: queues are not run inside */
+    /* Checked mode with forbid_resurrection: the dead object whose
+     * cleanup this thread is running from the pending queue (0: none), and
+     * where that cleanup was registered (NULL if not recorded). */
+    uintptr_t dying;
+    const char *dying_file;
+    int dying_line;
     bool internal;    /* attached by tether (close, the finalizer thread) */
     const char *region_file; /* where the current foreign region was entered */
     int region_line;
@@ -706,6 +712,13 @@ TT_HIDDEN void tt__verify_stopped(tt_heap *h);
 /* check.c */
 /* NULL if p is a live object of h; otherwise why not. Never faults. */
 TT_HIDDEN const char *tt__object_problem(const tt_heap *h, uintptr_t p);
+/* Checked mode, forbid_resurrection: a misuse report if val is the dying
+ * object of t's running cleanup, stored by `what` (a field, a global). */
+TT_HIDDEN int tt__check_resurrect(tt_thread *t, tt_ref val, const char *what, const char *file,
+                                  int line);
+/* cleanup.c: the site of the cleanup of obj that runs next (checked
+ * mode), or NULL. */
+TT_HIDDEN const struct tt__site *tt__cleanup_next_site(tt_heap *h, uintptr_t obj);
 TT_HIDDEN bool tt__type_valid(const tt_type *ty, const char **why);
 
 /* cleanup.c */

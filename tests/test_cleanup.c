@@ -565,6 +565,94 @@ static void test_resurrection(void)
     CHECK_LOG(1);
 }
 
+/* With forbid_resurrection (checked mode), a cleanup run from the pending
+ * queue that stores its dead object into a global, a field or a reference
+ * array is reported at the storing call ("resurrection", TT_ESTATE) and the
+ * store is not made, so the object goes at the next collection. Storing
+ * another object is no resurrection, nor is storing an object whose
+ * cleanup runs because the program released it. */
+static tt_test_report res_rep;
+static void res_misuse(const tt_misuse *m, void *ctx) { tt_test_report_add(&res_rep, m, ctx); }
+static tt_global res_holder, res_array, res_saved;
+static int res_lines[3], res_codes[3], res_reg_line;
+
+static void res_cleanup(tt_thread *t, tt_ref obj, void *env)
+{
+    record(t, obj, env);
+    tt_ref holder = tt_global_get(t, res_holder);
+    /* another object: allowed */
+    tt_array_set(t, tt_global_get(t, res_array), 1, TT_PTR(struct node, obj)->next);
+    int before = res_rep.calls;
+    res_lines[0] = __LINE__; res_saved = tt_global_new(t, obj);
+    res_codes[0] = res_rep.calls > before ? res_rep.code : 0;
+    before = res_rep.calls;
+    res_lines[1] = __LINE__; tt_store(t, holder, &TT_PTR(struct node, holder)->next, obj);
+    res_codes[1] = res_rep.calls > before ? res_rep.code : 0;
+    res_lines[2] = __LINE__; res_codes[2] = tt_array_set(t, tt_global_get(t, res_array), 0, obj);
+}
+
+static void test_resurrection_forbidden(void)
+{
+    tt_config cfg;
+    tt_config_init(&cfg);
+    cfg.checked = TT_CHECKED_ON;
+    cfg.forbid_resurrection = 1;
+    cfg.on_misuse = res_misuse;
+    tt_heap *h = tt_heap_open(&cfg);
+    REQUIRE(h != NULL);
+    if (!tt_heap_checked(h)) { /* built without checked mode */
+        tt_heap_close(h);
+        return;
+    }
+    tt_thread *t = tt_thread_attach(h);
+    log_reset();
+    memset(&res_rep, 0, sizeof res_rep);
+    res_holder = tt_global_new(t, new_node(t, 1));
+    res_array = tt_global_new(t, tt_alloc_array(t, &tt_refs_type, 2));
+    tt_ref n = new_node(t, 2);
+    tt_ref child = new_node(t, 3);
+    tt_store(t, n, &TT_PTR(struct node, n)->next, child);
+    res_reg_line = __LINE__; tt_cleanup_push(t, n, res_cleanup, (void *)2);
+    tt_collect(t);
+    CHECK_EQU(tt_run_finalizers(t, 0), 1);
+    CHECK_LOG(2);
+    /* three reports, each at its storing call, none made */
+    CHECK_EQ(res_rep.calls, 3);
+    for (int i = 0; i < 3 && i < res_rep.nlog; i++) {
+        CHECK_STREQ(res_rep.log[i].what, "resurrection");
+        CHECK_EQ(res_rep.log[i].line, res_lines[i]);
+        CHECK_EQ(res_codes[i], TT_ESTATE);
+    }
+    CHECK_STREQ(res_rep.file, __FILE__);
+    char site[300];
+    snprintf(site, sizeof site, "registered at %s:%d", __FILE__, res_reg_line);
+    CHECK_CONTAINS(res_rep.message, site);
+    CHECK(tt_global_is_null(res_saved));
+    tt_ref holder = tt_global_get(t, res_holder);
+    CHECK(tt_is_null(TT_PTR(struct node, holder)->next));
+    CHECK(tt_is_null(tt_array_get(tt_global_get(t, res_array), 0)));
+    /* the other object was stored: it lives on, the dead one is gone */
+    CHECK_EQ(TT_PTR(struct node, tt_array_get(tt_global_get(t, res_array), 1))->id, 3);
+    tt_collect(t);
+    CHECK_EQU(tt_test_stats(h).live_objects, 3); /* holder, array, child */
+
+    /* A cleanup run by tt_release: the object is alive, storing it is fine. */
+    memset(&res_rep, 0, sizeof res_rep);
+    tt_frame f = tt_frame_push(t, 1);
+    tt_local l = tt_local_new(t, new_node(t, 4));
+    TT_PTR(struct node, tt_local_get(t, l))->next = TT_NULL;
+    tt_cleanup_push(t, tt_local_get(t, l), res_cleanup, (void *)4);
+    CHECK_EQ(tt_release(t, tt_local_get(t, l)), TT_OK);
+    CHECK_EQ(res_rep.calls, 0);
+    CHECK(!tt_global_is_null(res_saved));
+    CHECK_EQ(tt_global_free(t, res_saved), TT_OK);
+    tt_frame_pop(t, f, TT_NO_LOCAL);
+    tt_global_free(t, res_holder);
+    tt_global_free(t, res_array);
+    tt_thread_detach(t);
+    tt_heap_close(h);
+}
+
 /* ---- keep-alive ---- */
 
 static void test_keep_alive(void)
@@ -701,6 +789,7 @@ int main(void)
     RUN(test_cleanup_uses_heap);
     RUN(test_exactly_once);
     RUN(test_resurrection);
+    RUN(test_resurrection_forbidden);
     RUN(test_keep_alive);
     RUN(test_object_held_during_cleanup);
     RUN(test_misuse);

@@ -250,6 +250,12 @@ typedef struct tt_config {
      * threads first: a thread still running in the heap at exit must reach
      * a safepoint or be in a foreign region, or the exit waits for it. */
     int leak_report_at_exit;
+    /* Nonzero, in checked mode: a cleanup run from the pending queue (its
+     * object found dead) may not store its object into a field (tt_store,
+     * tt_array_set) or a global (tt_global_new, tt_global_set): each is the
+     * misuse "resurrection" (TT_ESTATE) at the storing call, and the store
+     * is not made. 0: resurrection is allowed (and memory-safe). */
+    int forbid_resurrection;
 } tt_config;
 
 /* Fill *cfg with the defaults (the same as a zeroed tt_config). */
