@@ -459,22 +459,25 @@ size_t tt_guardian_pending(tt_guardian *g)
 
 static void guardian_unlink(tt_heap *h, tt_guardian *g)
 {
+    g->sig = TT__GUARDIAN_DEAD;
     if (g->prev)
         g->prev->next = g->next;
     else
         h->guardians = g->next;
     if (g->next) g->next->prev = g->prev;
-    g->sig = TT__GUARDIAN_DEAD;
     tt__queue_free(h, &g->q);
     tt__retire(h, g);
 }
 
 int tt_guardian_free_at(tt_thread *t, tt_guardian *g, const char *file, int line)
 {
+    /* Checked and killed under the lock: of two frees, the second sees a
+     * dead guardian. */
+    TT__LOCKED_T(t);
     int code;
     if (!guardian_arg(t, g, "tt_guardian_free", file, line, &code)) return code;
     tt_heap *h = t->heap;
-    TT__LOCKED(h);
+    g->sig = TT__GUARDIAN_DEAD; /* first: nothing reaches it from here on */
     /* Registrations naming g go; what g holds goes to the pending queue. */
     for (size_t i = 0; i < h->ce_len; i++)
         if (h->ce[i].w && tt__ce_fn(h->ce[i].w) == TT__FN_GUARDIAN && h->ce[i].env == g)

@@ -167,8 +167,12 @@ void tt_heap_close(tt_heap *h)
             tt__misuse(NULL, TT_EINVAL, "bad-heap", NULL, 0, "tt_heap_close of something that is not a heap");
         return;
     }
-    /* First out of the exit registry, so the exit report never sees a
-     * heap being closed. */
+    /* The signature dies first: from here on the heap takes no new
+     * thread and a second close is reported; the cleanups run below use
+     * threads already attached (or attached internally). */
+    h->sig = TT__HEAP_DEAD;
+    /* Out of the exit registry, so the exit report never sees a heap
+     * being closed. */
     tt__leaks_exit_unregister(h);
     /* Threads still attached are closed with the heap: no collection waits
      * for them any more (their locals stay roots until the end). */
@@ -184,7 +188,6 @@ void tt_heap_close(tt_heap *h)
     /* Cleanups run while the heap is whole: they may use it. */
     tt__finalize_shutdown(h);
     tt__mark_workers_stop(h);
-    h->sig = TT__HEAP_DEAD;
     while (h->threads) {
         tt_thread *t = h->threads;
         h->threads = t->next;

@@ -181,6 +181,8 @@ void tt__thread_detach(tt_thread *t, int reason)
 {
     tt_heap *h = t->heap;
     TT__LOCKED(h);
+    /* The signature dies first: nothing below enters the API through t. */
+    t->f.sig = TT__THREAD_DEAD;
     tt__hcache_flush(t);
     tt__space_flush_thread(t);
     tt__world_unlink(h, t);

@@ -141,12 +141,12 @@ size_t tt_wtable_count(tt_wtable *w)
 
 static void wtable_unlink(tt_heap *h, tt_wtable *w)
 {
+    w->sig = TT__WTABLE_DEAD; /* first: nothing reaches it from here on */
     if (w->prev)
         w->prev->next = w->next;
     else
         h->wtables = w->next;
     if (w->next) w->next->prev = w->prev;
-    w->sig = TT__WTABLE_DEAD;
     tt__u64map_free(&w->map);
     tt__retire(h, w);
 }

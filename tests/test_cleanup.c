@@ -653,6 +653,37 @@ static void test_resurrection_forbidden(void)
     tt_heap_close(h);
 }
 
+/* The heap's signature dies first at close: a cleanup run by the close
+ * that tries to attach a new thread to the heap is told it is closed
+ * (checked mode: the misuse "heap-closed"), and the close completes. */
+static tt_heap *closing_heap;
+static int attach_refused;
+static void attach_during_close(tt_thread *t, tt_ref obj, void *env)
+{
+    (void)t, (void)obj, (void)env;
+    tt_thread *late = tt_thread_attach(closing_heap);
+    attach_refused = late == NULL && tt_last_error()->code == TT_ECLOSED;
+}
+
+static void test_close_refuses_attach(void)
+{
+    tt_heap *h = open_heap(TT_CHECKED_ON);
+    REQUIRE(h != NULL);
+    if (!tt_heap_checked(h)) { /* built without checked mode */
+        tt_heap_close(h);
+        return;
+    }
+    tt_thread *t = tt_thread_attach(h);
+    tt_global g = tt_global_new(t, new_node(t, 1));
+    tt_cleanup_push(t, tt_global_get(t, g), attach_during_close, NULL);
+    closing_heap = h;
+    attach_refused = 0;
+    tt_test_misuse_reset();
+    tt_heap_close(h); /* the global is still held: its cleanup runs here */
+    CHECK_EQ(attach_refused, 1);
+    CHECK_STREQ(tt_test_last_misuse(), "heap-closed");
+}
+
 /* ---- keep-alive ---- */
 
 static void test_keep_alive(void)
@@ -790,6 +821,7 @@ int main(void)
     RUN(test_exactly_once);
     RUN(test_resurrection);
     RUN(test_resurrection_forbidden);
+    RUN(test_close_refuses_attach);
     RUN(test_keep_alive);
     RUN(test_object_held_during_cleanup);
     RUN(test_misuse);
