@@ -16,15 +16,22 @@
 #   parallel marking, 200 MiB   tether, 1 and 2 mark threads      3 rounds
 #   finalizer-thread latency    tether                            3 rounds
 #   globals/weaks, 2 threads    tether                            3 runs
+#   checked mode cost           tether: instruction counts under callgrind,
+#                               checks compiled in vs -DTETHER_CHECKS=OFF
+#                               (built into BUILD_DIR/nochecks); GCBench
+#                               (5 rounds) and handles (3 runs) with
+#                               TT_CHECKED=1 vs off
 #
 # BENCH_QUICK=1: 3 rounds, no depth 21, shorter handle runs, 1,000,000
 # finalizable objects, 4,000 foreign buffers in 1 round, 1 static-table
 # run of 3 rounds; the threaded benchmarks in 3 rounds (GCBench) or 1
 # round or run, with 1 GCBench loop per thread, a 1-second finalizer run
-# and shorter handle runs.
+# and shorter handle runs; in the checked section, 3 GCBench rounds and
+# handle runs of -n 2.
 # BENCH_ONLY="SECTION...": run only those sections, among gcbench,
-# binarytrees, handles, static, finalizers and threads (for example
-# BENCH_ONLY=threads, the issue-5 benchmarks).
+# binarytrees, handles, static, finalizers, threads and checked (for
+# example BENCH_ONLY=threads, the issue-5 benchmarks, or
+# BENCH_ONLY=checked, the cost of checked mode of issue 6).
 # Programs that were not built (a peer missing at configure time) are
 # skipped. Exit status: 0 if every program ran and agreed with its peers.
 set -u
@@ -50,12 +57,14 @@ if [ "${BENCH_QUICK:-0}" = 1 ]; then
     STATIC_RUNS=1 STATIC_ROUNDS=3
     MT_ROUNDS=3 MT_REPEAT=1 PARMARK_ROUNDS=1 FINLAT_ROUNDS=1 FINLAT_S=1
     HMT_RUNS=1 HMT_OPS="-n 2 -r 3"
+    CHK_HANDLE_OPS="-n 2"
 else
     ROUNDS=5 ROUNDS21=3 HANDLE_RUNS=3 HANDLE_OPS=""
     FIN_N=2000000 FIN_ROUNDS=5 PRESSURE_N=20000 PRESSURE_ROUNDS=3
     STATIC_RUNS=3 STATIC_ROUNDS=5
     MT_ROUNDS=5 MT_REPEAT=2 PARMARK_ROUNDS=3 FINLAT_ROUNDS=3 FINLAT_S=2.5
     HMT_RUNS=3 HMT_OPS="-n 4 -r 5"
+    CHK_HANDLE_OPS="-n 5"
 fi
 PARMARK_MIB=200
 # A threaded run still going after this many seconds is killed and reported
@@ -233,6 +242,143 @@ handles() {
     echo
 }
 
+# The cost of checked mode (issue 6, part 4). Two goals:
+#  - checks compiled in but off at run time costs nothing: the total
+#    instruction count under callgrind of bench/handles and GCBench is
+#    within 1% of a build configured with -DTETHER_CHECKS=OFF (built here,
+#    into BUILD_DIR/nochecks). Skipped, with the reason, without valgrind.
+#  - checked mode on (TT_CHECKED=1) costs at most 2x: GCBench wall time,
+#    and each bench/handles figure, against the same binary with it off.
+CG_HANDLES_N=0.2 # millions of handle operations per round under callgrind
+VALGRIND=${VALGRIND:-valgrind}
+
+# cg_ir NAME PROGRAM [ARG...]: run PROGRAM under callgrind, output in
+# CG_DIR/NAME.out; print its total instruction count (Ir), or nothing if
+# the run failed.
+cg_ir() {
+    name=$1
+    shift
+    if "$VALGRIND" --tool=callgrind --callgrind-out-file="$CG_DIR/$name.out" "$@" \
+        >"$CG_DIR/$name.stdout" 2>"$CG_DIR/$name.log"; then
+        sed -n 's/^totals: *\([0-9]*\).*/\1/p' "$CG_DIR/$name.out" | head -n 1
+    fi
+}
+
+# cg_functions FILE: "function Ir" per line from a callgrind output file,
+# self cost, the program's own path left out of the names.
+cg_functions() {
+    callgrind_annotate --threshold=100 "$1" 2>/dev/null |
+        sed -n 's/^ *\([0-9,][0-9,]*\) ([ 0-9.]*%)  \([^ ]*\).*/\2 \1/p' | tr -d , |
+        awk '$1 != "PROGRAM" { n = split($1, part, ":"); fn[part[n]] += $2 }
+             END { for (f in fn) print f, fn[f] }'
+}
+
+# cg_row LABEL IR_IN IR_OFF: one row of the instruction-count table, with
+# its goal (within 1%). Fails if a count is missing (the run failed).
+cg_row() {
+    awk -v label="$1" -v a="$2" -v b="$3" 'BEGIN {
+        if (a == "" || b == "") { printf "  %-18s %15s\n", label, "FAILED"; exit 1 }
+        d = (a - b) / b * 100
+        verdict = (d <= 1 && d >= -1) ? "met" : "MISSED"
+        printf "  %-18s %15.0f %15.0f %+9.0f %+10.5f%%   goal within 1%%: %s\n", label, a, b, a - b, d, verdict
+    }'
+}
+
+# cg_diff IN OFF: the functions whose instruction counts differ most
+# between the two callgrind outputs (self cost, compiled in - OFF).
+cg_diff() {
+    command -v callgrind_annotate >/dev/null 2>&1 || return 0
+    cg_functions "$1" | sort >"$CG_DIR/in.fn"
+    cg_functions "$2" | sort >"$CG_DIR/off.fn"
+    join -a1 -a2 -e0 -o 0,1.2,2.2 "$CG_DIR/in.fn" "$CG_DIR/off.fn" |
+        awk '$2 != $3 { d = $2 - $3; printf "%d %+d %s\n", (d < 0 ? -d : d), d, $1 }' |
+        sort -k1,1nr | head -n 4 |
+        awk 'BEGIN { printf "    largest differences by function (self Ir, compiled in - OFF):" }
+             { printf "%s %s %s", (n++ ? "," : ""), $3, $2 }
+             END { if (!n) printf " none"; printf "\n" }'
+}
+
+checked() {
+    NC=$B/nochecks
+    echo "== checked mode cost (issue 6 part 4) =="
+    # The TETHER_CHECKS=OFF build: the same compiler, build type and flags as
+    # BUILD_DIR, only the two programs measured.
+    gen=$(sed -n 's/^CMAKE_GENERATOR:INTERNAL=//p' "$B/CMakeCache.txt" 2>/dev/null)
+    bt=$(sed -n 's/^CMAKE_BUILD_TYPE:[A-Z]*=//p' "$B/CMakeCache.txt" 2>/dev/null)
+    cflags=$(sed -n 's/^CMAKE_C_FLAGS:[A-Z]*=//p' "$B/CMakeCache.txt" 2>/dev/null)
+    san=$(sed -n 's/^TETHER_SANITIZE:[A-Z]*=//p' "$B/CMakeCache.txt" 2>/dev/null)
+    # Both builds of the two programs from the same sources: BUILD_DIR's are
+    # brought up to date too (nothing to do right after `make bench`).
+    echo "  building the TETHER_CHECKS=OFF variant into $NC" >&2
+    if ! { cmake --build "$B" --target handles gcbench_tether &&
+           cmake -S "$SRC" -B "$NC" ${gen:+-G "$gen"} -DCMAKE_BUILD_TYPE="${bt:-Release}" \
+               -DCMAKE_C_COMPILER="${cc:-cc}" -DCMAKE_C_FLAGS="$cflags" -DTETHER_SANITIZE="$san" \
+               -DTETHER_CHECKS=OFF -DTETHER_BENCH=ON -DTETHER_TESTS=OFF -DTETHER_EXAMPLES=OFF &&
+           cmake --build "$NC" -j "$(nproc 2>/dev/null || echo 2)" --target handles gcbench_tether; } \
+        >"$NC.log" 2>&1; then
+        echo "  building the programs failed (see $NC.log): section skipped"
+        failed
+        echo
+        return
+    fi
+    for exe in "$BIN/handles" "$BIN/gcbench_tether"; do
+        if [ ! -x "$exe" ]; then
+            echo "  $exe not built: section skipped"
+            failed
+            echo
+            return
+        fi
+    done
+
+    # 1. Instruction counts, checked mode off at run time (TT_CHECKED unset).
+    if ! command -v "$VALGRIND" >/dev/null 2>&1; then
+        echo "  instruction counts: SKIPPED, $VALGRIND (callgrind) is not installed"
+        echo "  (apt-get install valgrind); the goal \"within 1%\" is not measured"
+    else
+        CG_DIR=$B/callgrind
+        mkdir -p "$CG_DIR"
+        echo "  callgrind: handles (checks compiled in, twice), then TETHER_CHECKS=OFF" >&2
+        h_in=$(cg_ir handles-in "$BIN/handles" -n "$CG_HANDLES_N")
+        h_in2=$(cg_ir handles-in-again "$BIN/handles" -n "$CG_HANDLES_N")
+        h_off=$(cg_ir handles-off "$NC/bench/handles" -n "$CG_HANDLES_N")
+        echo "  callgrind: GCBench (checks compiled in), then TETHER_CHECKS=OFF; about a minute" >&2
+        g_in=$(cg_ir gcbench-in "$BIN/gcbench_tether")
+        g_off=$(cg_ir gcbench-off "$NC/bench/gcbench_tether")
+        echo "  instruction counts under callgrind (total Ir of the process), checked mode off at run time;"
+        echo "  compiled in: the default build (TETHER_CHECKS=ON); CHECKS=OFF: -DTETHER_CHECKS=OFF"
+        printf "  %-18s %15s %15s %9s %11s\n" "program" "compiled in" "CHECKS=OFF" "Ir diff" "diff %"
+        cg_row "handles -n $CG_HANDLES_N" "$h_in" "$h_off" || failed
+        [ -n "$h_in" ] && [ -n "$h_off" ] && cg_diff "$CG_DIR/handles-in.out" "$CG_DIR/handles-off.out"
+        cg_row "gcbench_tether" "$g_in" "$g_off" || failed
+        [ -n "$g_in" ] && [ -n "$g_off" ] && cg_diff "$CG_DIR/gcbench-in.out" "$CG_DIR/gcbench-off.out"
+        if [ -n "$h_in" ] && [ -n "$h_in2" ]; then
+            awk -v a="$h_in" -v b="$h_in2" 'BEGIN { d = a - b; if (d < 0) d = -d
+                printf "  noise: the same handles binary run twice differs by %.0f Ir (%.5f%%)\n", d, d / b * 100 }'
+        fi
+        echo "  callgrind outputs in $CG_DIR (callgrind_annotate FILE)"
+    fi
+    echo
+
+    # 2. Wall time, checked mode on against off, same binary; the
+    # TETHER_CHECKS=OFF build alongside, for perspective.
+    "$RUNNER" -r "$ROUNDS" -t "GCBench, checked mode on (TT_CHECKED=1) vs off" -c \
+        -b checked-on -g checked-off:2.0 \
+        -- checked-on env TT_CHECKED=1 "$BIN/gcbench_tether" \
+        -- checked-off "$BIN/gcbench_tether" \
+        -- checks-compiled-out "$NC/bench/gcbench_tether" || failed
+    echo
+    # shellcheck disable=SC2086 # CHK_HANDLE_OPS is a list of words
+    "$RUNNER" -r "$HANDLE_RUNS" -M \
+        -t "handles ($CHK_HANDLE_OPS), checked mode on (TT_CHECKED=1) vs off; in-program medians" \
+        -b checked-on -G checked-off:local_in_frame_ns:le:2 \
+        -G checked-off:push_local_pop_ns:le:2 -G checked-off:global_new_free_ns:le:2 \
+        -- checked-on env TT_CHECKED=1 sh "$SRC/bench/as_metrics.sh" "$BIN/handles" $CHK_HANDLE_OPS \
+        -- checked-off sh "$SRC/bench/as_metrics.sh" "$BIN/handles" $CHK_HANDLE_OPS \
+        -- checks-compiled-out sh "$SRC/bench/as_metrics.sh" "$NC/bench/handles" $CHK_HANDLE_OPS ||
+        failed
+    echo
+}
+
 # The static pointer table (bench/static_lookup): STATIC_RUNS runs, each
 # figure the median of STATIC_ROUNDS rounds inside the program, then the
 # median of the runs. dlsym is measured in the same process, for
@@ -264,6 +410,7 @@ main() {
     section static && static_table
     section finalizers && finalizers
     section threads && threads
+    section checked && checked
 }
 
 # section NAME: whether BENCH_ONLY (a list of section names) is empty or
