@@ -60,17 +60,30 @@ static int checked_type(tt_heap *h, const tt_type *ty, const char *file, int lin
     return TT_OK;
 }
 
+/* The end of every allocation: the array length, and checked mode's
+ * record of a live object. */
+static tt_ref finish_alloc(tt_thread *t, tt_ref r, size_t n, int is_array)
+{
+    if (is_array) *(size_t *)r.bits = n;
+    if (t->f.checked) tt__vcache_add(t, r.bits); /* live until the next collection */
+    return r;
+}
+
 tt_ref tt__alloc_slow(tt_thread *t, const tt_type *ty, size_t n, int is_array, const char *file,
                       int line)
 {
-    TT__LOCKED_T(t);
     int code;
     tt_heap *h = tt__enter(t, file, line, &code);
     if (!h) return TT_NULL;
     /* The allocation slow path is a safepoint. */
     tt__safepoint(t);
     if (h->checked) {
-        if (checked_type(h, ty, file, line) != TT_OK) return TT_NULL;
+        /* A type validated and recorded once stays so. */
+        if (!ty || ty != t->vc_type) {
+            TT__LOCKED(h); /* types_seen */
+            if (checked_type(h, ty, file, line) != TT_OK) return TT_NULL;
+            t->vc_type = ty;
+        }
     } else {
         const char *why;
         if (!tt__type_valid(ty, &why)) {
@@ -80,6 +93,20 @@ tt_ref tt__alloc_slow(tt_thread *t, const tt_type *ty, size_t n, int is_array, c
     }
     size_t bytes = request_bytes(h, ty, n, is_array, file, line);
     if (bytes == 0) return TT_NULL;
+    /* Checked mode sends every allocation here. One that fits the thread's
+     * current run and registers nothing touches only the thread's own
+     * buffer, as the inline path does: no lock. */
+    if (bytes < TT__LARGE_MIN && !ty->finalize) {
+        uint32_t slot = tt__class_size[tt__class_of(bytes)];
+        struct tt__alloc_buf *b = &t->f.buf[tt__class_of(bytes)];
+        if (b->limit - b->cursor >= slot) {
+            uintptr_t p = b->cursor;
+            b->cursor = p + slot;
+            *(uintptr_t *)p = (uintptr_t)ty;
+            return finish_alloc(t, (tt_ref){p + 8}, n, is_array);
+        }
+    }
+    TT__LOCKED(h);
     /* A finalize hook is registered with the allocation; secure its room
      * first (a collection never shrinks it) so the pair cannot half-fail. */
     if (ty->finalize && tt__cleanup_reserve(h, 1) != TT_OK) {
@@ -107,7 +134,7 @@ tt_ref tt__alloc_slow(tt_thread *t, const tt_type *ty, size_t n, int is_array, c
         *(uintptr_t *)p = (uintptr_t)ty;
         r = (tt_ref){p + 8};
     }
-    if (is_array) *(size_t *)r.bits = n;
+    r = finish_alloc(t, r, n, is_array);
     /* A collection inside the allocation may have let other threads use
      * the room reserved: then the object is dropped unregistered. */
     if (ty->finalize && tt__cleanup_add(h, r.bits, TT__FN_FINALIZE, 0, NULL, file, line) != TT_OK) {
@@ -149,10 +176,11 @@ static const char *field_problem(tt_ref obj, const tt_ref *field)
 }
 
 /* Validate a store in checked mode; TT_OK if it may proceed. */
-static int check_store(tt_heap *h, tt_ref obj, const tt_ref *field, tt_ref val, const char *file,
-                       int line)
+static int check_store(tt_thread *t, tt_ref obj, const tt_ref *field, tt_ref val,
+                       const char *file, int line)
 {
-    const char *why = tt__object_problem(h, obj.bits);
+    tt_heap *h = t->heap;
+    const char *why = tt__object_problem_t(t, obj.bits);
     if (why)
         return tt__misuse(h, TT_EINVAL, "store-not-object", file, line,
                           "store into %p, which is not a live object of this heap: %s",
@@ -161,7 +189,7 @@ static int check_store(tt_heap *h, tt_ref obj, const tt_ref *field, tt_ref val, 
         return tt__misuse(h, TT_EINVAL, "store-bad-field", file, line,
                           "store into field %p of a '%s' at %p: %s", (void *)field,
                           tt_type_of(obj)->name, (void *)obj.bits, why);
-    if (val.bits && (why = tt__object_problem(h, val.bits)) != NULL)
+    if (val.bits && (why = tt__object_problem_t(t, val.bits)) != NULL)
         return tt__misuse(h, TT_EINVAL, "store-not-object", file, line,
                           "store of %p, which is not a live object of this heap: %s",
                           (void *)val.bits, why);
@@ -174,7 +202,7 @@ void tt__store_checked(tt_thread *t, tt_ref obj, tt_ref *field, tt_ref val, cons
     int code;
     tt_heap *h = tt__enter(t, file, line, &code);
     if (!h) return;
-    if (h->checked && (check_store(h, obj, field, val, file, line) != TT_OK ||
+    if (h->checked && (check_store(t, obj, field, val, file, line) != TT_OK ||
                        tt__check_resurrect(t, val, "tt_store", file, line) != TT_OK))
         return;
     *field = val;
@@ -186,7 +214,7 @@ int tt__array_set_slow(tt_thread *t, tt_ref arr, size_t i, tt_ref val, const cha
     tt_heap *h = tt__enter(t, file, line, &code);
     if (!h) return code;
     if (h->checked) {
-        const char *why = tt__object_problem(h, arr.bits);
+        const char *why = tt__object_problem_t(t, arr.bits);
         if (why)
             return tt__misuse(h, TT_EINVAL, "store-not-object", file, line,
                               "tt_array_set on %p, which is not a live object of this heap: %s",
@@ -200,7 +228,7 @@ int tt__array_set_slow(tt_thread *t, tt_ref arr, size_t i, tt_ref val, const cha
         return tt__fail(TT_ERANGE, file, line, "tt_array_set: index %zu out of range (length %zu)",
                         i, tt_array_length(arr));
     tt_ref *field = (tt_ref *)tt_array_data(arr) + i;
-    if (h->checked && ((code = check_store(h, arr, field, val, file, line)) != TT_OK ||
+    if (h->checked && ((code = check_store(t, arr, field, val, file, line)) != TT_OK ||
                        (code = tt__check_resurrect(t, val, "tt_array_set", file, line)) != TT_OK))
         return code;
     *field = val;

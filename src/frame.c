@@ -149,7 +149,7 @@ tt_local tt__local_new_slow(tt_thread *t, tt_ref r, const char *file, int line)
     tt_heap *h = tt__enter(t, file, line, &code);
     if (!h) return (tt_local){0};
     if (h->checked && r.bits) {
-        const char *why = tt__object_problem(h, r.bits);
+        const char *why = tt__object_problem_t(t, r.bits);
         if (why) {
             tt__misuse(h, TT_EINVAL, "local-not-object", file, line,
                        "tt_local_new of %p, which is not a live object of this heap: %s",
@@ -202,7 +202,7 @@ int tt__local_set_slow(tt_thread *t, tt_local l, tt_ref r, const char *file, int
     if (!h) return code;
     if (!local_valid(t, l)) return stale_local(t, l, "tt_local_set", file, line);
     if (h->checked && r.bits) {
-        const char *why = tt__object_problem(h, r.bits);
+        const char *why = tt__object_problem_t(t, r.bits);
         if (why)
             return tt__misuse(h, TT_EINVAL, "local-not-object", file, line,
                               "tt_local_set of %p, which is not a live object of this heap: %s",

@@ -151,7 +151,7 @@ static uint64_t handle_new(tt_thread *t, struct tt__htable *tb, const struct kin
     tt_heap *h = tt__enter(t, file, line, &code);
     if (!h) return 0;
     if (h->checked && r.bits) {
-        const char *why = tt__object_problem(h, r.bits);
+        const char *why = tt__object_problem_t(t, r.bits);
         if (why) {
             tt__misuse(h, TT_EINVAL, "handle-not-object", file, line,
                        "tt_%s_new of %p, which is not a live object of this heap: %s", k->name,
@@ -264,7 +264,7 @@ int tt_global_set_at(tt_thread *t, tt_global g, tt_ref r, const char *file, int 
                                      line, &code);
     if (!s) return code;
     if (t->heap->checked && r.bits) {
-        const char *why = tt__object_problem(t->heap, r.bits);
+        const char *why = tt__object_problem_t(t, r.bits);
         if (why)
             return tt__misuse(t->heap, TT_EINVAL, "handle-not-object", file, line,
                               "tt_global_set of %p, which is not a live object of this heap: %s",

@@ -417,6 +417,7 @@ struct tt_thread {
     int line;
     int dead_reason;  /* TT__SLOW_DEAD: 1 detached, 2 heap closed, 3 OS thread exited */
     pthread_t owner;  /* the OS thread that attached it */
+    const char *owner_token; /* that OS thread's token (thread.c) */
     uint32_t state;   /* TT__TS_*, atomic */
     uint32_t index;   /* attach number: frame serials start at index << 20 */
     uint32_t cleanup_depth; /* cleanups on this thread's stack: queues are not run inside */
@@ -429,6 +430,13 @@ struct tt_thread {
     bool internal;    /* attached by tether (close, the finalizer thread) */
     const char *region_file; /* where the current foreign region was entered */
     int region_line;
+    /* Checked mode: addresses this thread allocated or found to be live
+     * objects since collection number vc_epoch (direct-mapped; a
+     * collection ends what they prove, so a new epoch empties the cache),
+     * and the last type it validated for allocation (types stay valid). */
+    uintptr_t vcache[64];
+    uint64_t vc_epoch;
+    const tt_type *vc_type;
     struct tt__hcache hcache[2]; /* globals, weak references */
     int64_t hcount[2];  /* handles made minus freed by this thread; written by
                            it alone (atomic stores), summed by the stats */
@@ -712,6 +720,11 @@ TT_HIDDEN void tt__verify_stopped(tt_heap *h);
 /* check.c */
 /* NULL if p is a live object of h; otherwise why not. Never faults. */
 TT_HIDDEN const char *tt__object_problem(const tt_heap *h, uintptr_t p);
+/* tt__object_problem for a check made by t: remembers the live objects
+ * it finds (and tt__vcache_add the objects t allocates) until the next
+ * collection, so checking the same object again costs a compare. */
+TT_HIDDEN const char *tt__object_problem_t(tt_thread *t, uintptr_t p);
+TT_HIDDEN void tt__vcache_add(tt_thread *t, uintptr_t p);
 /* Checked mode, forbid_resurrection: a misuse report if val is the dying
  * object of t's running cleanup, stored by `what` (a field, a global). */
 TT_HIDDEN int tt__check_resurrect(tt_thread *t, tt_ref val, const char *what, const char *file,

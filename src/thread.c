@@ -12,6 +12,12 @@
 
 #include "internal.h"
 
+/* A byte per OS thread: its address names the calling OS thread in one
+ * instruction, where pthread_self is a call (checked mode asks on every
+ * entry). initial-exec: a library loaded with the program; glibc keeps
+ * room for a few such bytes in libraries loaded later. */
+static _Thread_local char self_token __attribute__((tls_model("initial-exec")));
+
 tt_heap *tt__enter(tt_thread *t, const char *file, int line, int *code)
 {
     if (!t) {
@@ -38,7 +44,7 @@ tt_heap *tt__enter(tt_thread *t, const char *file, int line, int *code)
     }
     if (TT_UNLIKELY(t->f.checked)) {
         tt_heap *h = t->heap;
-        if (!pthread_equal(t->owner, pthread_self())) {
+        if (t->owner_token != &self_token) {
             *code = tt__misuse(h, TT_ESTATE, "wrong-thread", file, line,
                                "thread attached at %s:%d used from another OS thread: a tt_thread "
                                "belongs to the OS thread that attached it",
@@ -116,6 +122,7 @@ tt_thread *tt__thread_attach(tt_heap *h, bool internal, const char *file, int li
     t->file = file;
     t->line = line;
     t->owner = pthread_self();
+    t->owner_token = &self_token;
     t->internal = internal;
     /* Held before linking: an OS thread's attachments are always known to
      * its exit. A hold left by a failed attach is harmless. */
