@@ -151,10 +151,10 @@ int tt__check_resurrect(tt_thread *t, tt_ref val, const char *what, const char *
                       t->dying_file ? t->dying_file : "?", t->dying_line);
 }
 
-int tt_is_object(tt_thread *t, tt_ref r)
+int tt_is_object_at(tt_thread *t, tt_ref r, const char *file, int line)
 {
     TT__LOCKED_T(t);
     int code;
-    tt_heap *h = tt__enter(t, TT_HERE, &code);
+    tt_heap *h = tt__enter(t, file, line, &code);
     return h && tt__object_problem(h, r.bits) == NULL;
 }

@@ -459,10 +459,10 @@ int tt_release_at(tt_thread *t, tt_ref obj, const char *file, int line)
     return TT_OK;
 }
 
-size_t tt_cleanup_count(tt_thread *t, tt_ref obj)
+size_t tt_cleanup_count_at(tt_thread *t, tt_ref obj, const char *file, int line)
 {
     int code;
-    tt_heap *h = enter_obj(t, obj, "tt_cleanup_count", TT_HERE, &code);
+    tt_heap *h = enter_obj(t, obj, "tt_cleanup_count", file, line, &code);
     if (!h) return 0;
     TT__LOCKED(h);
     size_t n = 0;

@@ -59,17 +59,25 @@ void tt__ephemerons_clear_dead(tt_heap *h)
     h->ephs_len = 0;
 }
 
-/* The ephemeron payload of e, or NULL with the error set. */
-static struct tt__eph *eph_arg(tt_thread *t, tt_ref e, const char *fname)
+/* The ephemeron payload of e, or NULL with the error set (and, in checked
+ * mode, "not-ephemeron" reported, as foreign.c does with "not-foreign"). */
+static struct tt__eph *eph_arg(tt_thread *t, tt_ref e, const char *fname, const char *file,
+                               int line, int *code)
 {
-    int code;
-    tt_heap *h = tt__enter(t, TT_HERE, &code);
+    tt_heap *h = tt__enter(t, file, line, code);
     if (!h) return NULL;
-    const char *why = e.bits == 0 ? "null reference" : NULL;
-    if (!why && h->checked) why = tt__object_problem(h, e.bits);
+    const char *why = NULL;
+    if (e.bits == 0 || (e.bits & 7))
+        why = e.bits ? "misaligned reference" : "null reference";
+    else if (h->checked)
+        why = tt__object_problem(h, e.bits);
     if (!why && tt_type_of(e) != &tt_ephemeron_type) why = "not an ephemeron";
     if (why) {
-        tt__fail(TT_EINVAL, NULL, 0, "%s on %p: %s", fname, (void *)e.bits, why);
+        if (h->checked)
+            *code = tt__misuse(h, TT_EINVAL, "not-ephemeron", file, line, "%s on %p: %s", fname,
+                               (void *)e.bits, why);
+        else
+            *code = tt__fail(TT_EINVAL, file, line, "%s on %p: %s", fname, (void *)e.bits, why);
         return NULL;
     }
     return (struct tt__eph *)e.bits;
@@ -110,26 +118,30 @@ tt_ref tt_ephemeron_new_at(tt_thread *t, tt_ref key, tt_ref value, const char *f
     return r;
 }
 
-tt_ref tt_ephemeron_key(tt_thread *t, tt_ref e)
+tt_ref tt_ephemeron_key_at(tt_thread *t, tt_ref e, const char *file, int line)
 {
     TT__LOCKED_T(t);
-    struct tt__eph *p = eph_arg(t, e, "tt_ephemeron_key");
+    int code;
+    struct tt__eph *p = eph_arg(t, e, "tt_ephemeron_key", file, line, &code);
     return p ? p->key : TT_NULL;
 }
 
-tt_ref tt_ephemeron_value(tt_thread *t, tt_ref e)
+tt_ref tt_ephemeron_value_at(tt_thread *t, tt_ref e, const char *file, int line)
 {
     TT__LOCKED_T(t);
-    struct tt__eph *p = eph_arg(t, e, "tt_ephemeron_value");
+    int code;
+    struct tt__eph *p = eph_arg(t, e, "tt_ephemeron_value", file, line, &code);
     return p ? p->value : TT_NULL;
 }
 
-int tt_ephemeron_set_value(tt_thread *t, tt_ref e, tt_ref value)
+int tt_ephemeron_set_value_at(tt_thread *t, tt_ref e, tt_ref value, const char *file, int line)
 {
     TT__LOCKED_T(t);
-    struct tt__eph *p = eph_arg(t, e, "tt_ephemeron_set_value");
-    if (!p) return tt_last_error()->code;
-    if (!p->key.bits) return tt__fail(TT_ESTATE, NULL, 0, "tt_ephemeron_set_value: the key died");
+    int code;
+    struct tt__eph *p = eph_arg(t, e, "tt_ephemeron_set_value", file, line, &code);
+    if (!p) return code;
+    if (!p->key.bits)
+        return tt__fail(TT_ESTATE, file, line, "tt_ephemeron_set_value: the key died");
     p->value = value;
     return TT_OK;
 }

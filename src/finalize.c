@@ -357,10 +357,10 @@ size_t tt_run_finalizers_at(tt_thread *t, size_t budget, const char *file, int l
     return h ? tt__run_pending(t, budget) : 0;
 }
 
-size_t tt_pending_cleanups(tt_thread *t)
+size_t tt_pending_cleanups_at(tt_thread *t, const char *file, int line)
 {
     int code;
-    tt_heap *h = tt__enter(t, TT_HERE, &code);
+    tt_heap *h = tt__enter(t, file, line, &code);
     if (!h) return 0;
     TT__LOCKED(h);
     return h->pending.count;
@@ -394,6 +394,13 @@ static tt_guardian *guardian_arg(tt_thread *t, tt_guardian *g, const char *fname
                            (void *)g,
                            g && g->sig == TT__GUARDIAN_DEAD ? "is a guardian that was freed"
                                                             : "is not a guardian");
+        return NULL;
+    }
+    if (g->heap != h) {
+        *code = tt__misuse(h, TT_EINVAL, "guardian-other-heap", file, line,
+                           "%s: the guardian %p (made at %s:%d) belongs to another heap than "
+                           "the calling thread's",
+                           fname, (void *)g, g->file ? g->file : "?", g->line);
         return NULL;
     }
     return g;
@@ -449,9 +456,27 @@ tt_ref tt_guardian_next_at(tt_thread *t, tt_guardian *g, const char *file, int l
     return r;
 }
 
-size_t tt_guardian_pending(tt_guardian *g)
+size_t tt_guardian_pending_at(tt_guardian *g, const char *file, int line)
 {
-    if (!g || g->sig != TT__GUARDIAN_SIG) return 0;
+    if (!g) {
+        tt__fail(TT_EINVAL, file, line, "tt_guardian_pending: null guardian");
+        return 0;
+    }
+    if (g->sig != TT__GUARDIAN_SIG) {
+        /* A freed guardian is readable only in checked mode, and then so
+         * is its heap, closed or not (see tt__retire). */
+        if (g->sig != TT__GUARDIAN_DEAD)
+            tt__misuse(NULL, TT_EINVAL, "bad-guardian", file, line,
+                       "tt_guardian_pending: %p is not a guardian", (void *)g);
+        else if (g->heap->sig == TT__HEAP_DEAD)
+            tt__misuse(g->heap, TT_ECLOSED, "heap-closed", file, line,
+                       "tt_guardian_pending of a guardian (made at %s:%d) whose heap was closed",
+                       g->file ? g->file : "?", g->line);
+        else
+            tt__misuse(g->heap, TT_EINVAL, "bad-guardian", file, line,
+                       "tt_guardian_pending: %p is a guardian that was freed", (void *)g);
+        return 0;
+    }
     tt_heap *h = g->heap;
     TT__LOCKED(h);
     return g->q.count;

@@ -296,19 +296,19 @@ void *tt_foreign_addr_at(tt_thread *t, tt_ref obj, const char *file, int line)
     return fp ? fp->addr : NULL;
 }
 
-size_t tt_foreign_size(tt_thread *t, tt_ref obj)
+size_t tt_foreign_size_at(tt_thread *t, tt_ref obj, const char *file, int line)
 {
     TT__LOCKED_T(t);
     int code;
-    struct tt__foreign *fp = foreign_arg(t, obj, false, "tt_foreign_size", TT_HERE, &code);
+    struct tt__foreign *fp = foreign_arg(t, obj, false, "tt_foreign_size", file, line, &code);
     return fp ? fp->ext : 0;
 }
 
-int tt_foreign_released(tt_thread *t, tt_ref obj)
+int tt_foreign_released_at(tt_thread *t, tt_ref obj, const char *file, int line)
 {
     TT__LOCKED_T(t);
     int code;
-    struct tt__foreign *fp = foreign_arg(t, obj, false, "tt_foreign_released", TT_HERE, &code);
+    struct tt__foreign *fp = foreign_arg(t, obj, false, "tt_foreign_released", file, line, &code);
     return fp ? (fp->state & TT__FOREIGN_RELEASED) != 0 : 0;
 }
 

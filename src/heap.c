@@ -157,6 +157,18 @@ tt_heap *tt_heap_open(const tt_config *cfg)
 
 int tt_heap_checked(const tt_heap *h) { return h && h->checked; }
 
+int tt__heap_arg(const tt_heap *ch, const char *fname, const char *file, int line)
+{
+    tt_heap *h = (tt_heap *)ch;
+    if (!h) return tt__fail(TT_EINVAL, file, line, "%s: null heap", fname);
+    if (TT_LIKELY(h->sig == TT__HEAP_SIG)) return TT_OK;
+    /* Only a checked heap keeps its descriptor readable after close. */
+    if (h->sig == TT__HEAP_DEAD)
+        return tt__misuse(h, TT_ECLOSED, "heap-closed", file, line, "%s on a closed heap", fname);
+    return tt__misuse(NULL, TT_EINVAL, "bad-heap", file, line, "%s: %p is not a tether heap",
+                      fname, (void *)h);
+}
+
 void tt_heap_close(tt_heap *h)
 {
     if (!h) return;

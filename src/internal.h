@@ -587,6 +587,11 @@ struct tt_heap {
 
 /* heap.c */
 TT_HIDDEN tt_heap *tt__heap_of(tt_thread *t);
+/* Entry check of the calls that take a heap and no thread: TT_OK if h is
+ * an open heap; otherwise the status, after a report ("heap-closed" to
+ * h's handler, "bad-heap" to tt_misuse_abort) or, for NULL, only the last
+ * error. */
+TT_HIDDEN int tt__heap_arg(const tt_heap *h, const char *fname, const char *file, int line);
 /* Free a malloc'd descriptor whose signature is already dead, or, for a
  * checked heap, keep it until exit so that later use is reported. */
 TT_HIDDEN void tt__retire(tt_heap *h, void *desc);

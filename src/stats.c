@@ -42,8 +42,16 @@ static uint64_t percentile(const tt_stats *s, double q)
     return s->pause_ns_max;
 }
 
-void tt_heap_stats(const tt_heap *ch, tt_stats *out)
+void tt_heap_stats_at(const tt_heap *ch, tt_stats *out, const char *file, int line)
 {
+    if (!out) {
+        tt__fail(TT_EINVAL, file, line, "tt_heap_stats: null output");
+        return;
+    }
+    if (tt__heap_arg(ch, "tt_heap_stats", file, line) != TT_OK) {
+        memset(out, 0, sizeof *out);
+        return;
+    }
     tt_heap *h = (tt_heap *)ch;
     TT__LOCKED(h);
     *out = h->st;

@@ -234,10 +234,10 @@ void tt__world_resume(tt_heap *h)
 
 /* ---- the API ---- */
 
-void tt__safepoint_slow(tt_thread *t)
+void tt__safepoint_slow(tt_thread *t, const char *file, int line)
 {
     int code;
-    tt_heap *h = tt__enter(t, TT_HERE, &code);
+    tt_heap *h = tt__enter(t, file, line, &code);
     if (h) tt__safepoint(t);
 }
 
@@ -295,9 +295,9 @@ int tt_in_foreign_region(const tt_thread *t)
     return t && t->f.sig == TT__THREAD_SIG && tt__thread_state(t) == TT__TS_FOREIGN;
 }
 
-size_t tt_heap_threads(tt_heap *h)
+size_t tt_heap_threads_at(tt_heap *h, const char *file, int line)
 {
-    if (!h || h->sig != TT__HEAP_SIG) return 0;
+    if (tt__heap_arg(h, "tt_heap_threads", file, line) != TT_OK) return 0;
     pthread_mutex_lock(&h->world_lock);
     size_t n = h->nthreads;
     pthread_mutex_unlock(&h->world_lock);

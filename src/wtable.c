@@ -25,6 +25,13 @@ static tt_wtable *wtable_arg(tt_thread *t, tt_wtable *w, const char *fname, cons
                                                           : "is not a wrapper table");
         return NULL;
     }
+    if (w->heap != h) {
+        *code = tt__misuse(h, TT_EINVAL, "wtable-other-heap", file, line,
+                           "%s: the wrapper table %p (made at %s:%d) belongs to another heap "
+                           "than the calling thread's",
+                           fname, (void *)w, w->file ? w->file : "?", w->line);
+        return NULL;
+    }
     return w;
 }
 
@@ -49,12 +56,12 @@ tt_wtable *tt_wtable_new_at(tt_thread *t, const char *file, int line)
     return w;
 }
 
-tt_ref tt_wtable_get(tt_thread *t, tt_wtable *w, const void *addr)
+tt_ref tt_wtable_get_at(tt_thread *t, tt_wtable *w, const void *addr, const char *file, int line)
 {
     TT__LOCKED_T(t);
     int code;
     uint64_t v;
-    if (!wtable_arg(t, w, "tt_wtable_get", TT_HERE, &code) || !addr) return TT_NULL;
+    if (!wtable_arg(t, w, "tt_wtable_get", file, line, &code) || !addr) return TT_NULL;
     return tt__u64map_get(&w->map, (uint64_t)(uintptr_t)addr, &v) ? (tt_ref){(uintptr_t)v}
                                                                    : TT_NULL;
 }
@@ -86,13 +93,13 @@ int tt_wtable_put_at(tt_thread *t, tt_wtable *w, const void *addr, tt_ref wrappe
     return TT_OK;
 }
 
-int tt_wtable_remove(tt_thread *t, tt_wtable *w, const void *addr)
+int tt_wtable_remove_at(tt_thread *t, tt_wtable *w, const void *addr, const char *file, int line)
 {
     TT__LOCKED_T(t);
     int code;
-    if (!wtable_arg(t, w, "tt_wtable_remove", TT_HERE, &code)) return code;
+    if (!wtable_arg(t, w, "tt_wtable_remove", file, line, &code)) return code;
     if (addr && tt__u64map_remove(&w->map, (uint64_t)(uintptr_t)addr)) return TT_OK;
-    return tt__fail(TT_ESTATE, NULL, 0, "tt_wtable_remove: %p has no entry", addr);
+    return tt__fail(TT_ESTATE, file, line, "tt_wtable_remove: %p has no entry", addr);
 }
 
 tt_ref tt_wtable_wrap_at(tt_thread *t, tt_wtable *w, void *addr, size_t external_bytes,
@@ -131,9 +138,27 @@ tt_ref tt_wtable_wrap_at(tt_thread *t, tt_wtable *w, void *addr, size_t external
     return r;
 }
 
-size_t tt_wtable_count(tt_wtable *w)
+size_t tt_wtable_count_at(tt_wtable *w, const char *file, int line)
 {
-    if (!w || w->sig != TT__WTABLE_SIG) return 0;
+    if (!w) {
+        tt__fail(TT_EINVAL, file, line, "tt_wtable_count: null wrapper table");
+        return 0;
+    }
+    if (w->sig != TT__WTABLE_SIG) {
+        /* A freed table is readable only in checked mode, and then so is
+         * its heap, closed or not (see tt__retire). */
+        if (w->sig != TT__WTABLE_DEAD)
+            tt__misuse(NULL, TT_EINVAL, "bad-wtable", file, line,
+                       "tt_wtable_count: %p is not a wrapper table", (void *)w);
+        else if (w->heap->sig == TT__HEAP_DEAD)
+            tt__misuse(w->heap, TT_ECLOSED, "heap-closed", file, line,
+                       "tt_wtable_count of a wrapper table (made at %s:%d) whose heap was closed",
+                       w->file ? w->file : "?", w->line);
+        else
+            tt__misuse(w->heap, TT_EINVAL, "bad-wtable", file, line,
+                       "tt_wtable_count: %p is a wrapper table that was freed", (void *)w);
+        return 0;
+    }
     tt_heap *h = w->heap;
     TT__LOCKED(h);
     return w->map.count;

@@ -692,6 +692,60 @@ static void guardian_junk(void *arg)
     DEATH_LINE(); tt_guardian_next(t, (tt_guardian *)(void *)junk);
 }
 
+/* A block of zeros where a heap, guardian or table is expected. */
+static void *not_a_descriptor(void)
+{
+    void *p = calloc(1, 4096);
+    if (!p) _exit(92);
+    return p;
+}
+
+static void bad_heap_threads(void *arg)
+{
+    (void)arg;
+    tt_heap *h = not_a_descriptor();
+    DEATH_LINE(); tt_heap_threads(h);
+}
+
+static void bad_heap_stats(void *arg)
+{
+    (void)arg;
+    tt_heap *h = not_a_descriptor();
+    tt_stats st;
+    DEATH_LINE(); tt_heap_stats(h, &st);
+}
+
+static void heap_closed_stats(void *arg)
+{
+    (void)arg;
+    tt_heap *h = open_checked();
+    tt_heap_close(h);
+    tt_stats st;
+    DEATH_LINE(); tt_heap_stats(h, &st);
+}
+
+static void bad_guardian_pending(void *arg)
+{
+    (void)arg;
+    tt_guardian *g = not_a_descriptor();
+    DEATH_LINE(); tt_guardian_pending(g);
+}
+
+static void bad_wtable_count(void *arg)
+{
+    (void)arg;
+    tt_wtable *w = not_a_descriptor();
+    DEATH_LINE(); tt_wtable_count(w);
+}
+
+static void not_ephemeron(void *arg)
+{
+    (void)arg;
+    tt_thread *t = attach(open_checked());
+    tt_local l = tt_local_new(t, tt_alloc(t, &pair_type));
+    DEATH_LINE(); tt_ephemeron_key(t, tt_local_get(t, l));
+}
+
 static void guardian_freed(void *arg)
 {
     (void)arg;
@@ -772,6 +826,37 @@ static void heap_closed_twice(void *arg)
     tt_heap *h = open_checked();
     tt_heap_close(h);
     DEATH_LINE(); tt_heap_close(h);
+}
+
+/* Every mode: an unchecked heap's thread given another heap's guardian or
+ * table. */
+static tt_heap *open_unchecked(void)
+{
+    tt_config cfg;
+    tt_config_init(&cfg);
+    cfg.checked = TT_CHECKED_OFF;
+    tt_heap *h = tt_heap_open(&cfg);
+    if (!h) _exit(90);
+    return h;
+}
+
+static void guardian_other_heap(void *arg)
+{
+    (void)arg;
+    tt_thread *ta = attach(open_unchecked()), *tb = attach(open_unchecked());
+    tt_guardian *g = tt_guardian_new(ta);
+    if (!g) _exit(93);
+    DEATH_LINE(); tt_guardian_next(tb, g);
+}
+
+static void wtable_other_heap(void *arg)
+{
+    (void)arg;
+    tt_thread *ta = attach(open_unchecked()), *tb = attach(open_unchecked());
+    tt_wtable *w = tt_wtable_new(ta);
+    if (!w) _exit(93);
+    int addr;
+    DEATH_LINE(); tt_wtable_get(tb, w, &addr);
 }
 
 /* ---- the tests ---- */
@@ -945,6 +1030,23 @@ static void test_every_mode(void)
     }
 }
 
+/* The calls that take a heap, guardian or table and no thread. */
+static void test_no_thread(void)
+{
+    CHECK_DIES(bad_heap_threads, NULL, "bad-heap");
+    CHECK_DIES(bad_heap_stats, NULL, "bad-heap");
+    CHECK_DIES(heap_closed_stats, NULL, "heap-closed");
+    CHECK_DIES(bad_guardian_pending, NULL, "bad-guardian");
+    CHECK_DIES(bad_wtable_count, NULL, "bad-wtable");
+}
+
+static void test_weak_things(void)
+{
+    CHECK_DIES(not_ephemeron, NULL, "not-ephemeron");
+    CHECK_DIES(guardian_other_heap, NULL, "guardian-other-heap");
+    CHECK_DIES(wtable_other_heap, NULL, "wtable-other-heap");
+}
+
 /* The report says what, where and why: the message of one death in full. */
 static void test_message_shape(void)
 {
@@ -978,6 +1080,8 @@ int main(void)
     RUN(test_resurrection);
     RUN(test_lifecycle);
     RUN(test_every_mode);
+    RUN(test_no_thread);
+    RUN(test_weak_things);
     RUN(test_message_shape);
     return tt_test_done();
 }

@@ -79,6 +79,27 @@ static void check_report(int at, const char *name, int status, int line)
     tt_clear_error();
 }
 
+/* The report made through an _at form given the site "caller.c":line_. */
+#define CHECK_REPORT_AT(name, status, line_) check_report_at(__LINE__, (name), (status), (line_))
+static void check_report_at(int at, const char *name, int status, int line)
+{
+    char where[64];
+    int failures = tt__failures;
+    CHECK_EQ(rec.calls, 1);
+    CHECK_STREQ(rec.what, name);
+    CHECK_EQ(rec.code, status);
+    CHECK_STREQ(rec.file, "caller.c");
+    CHECK_EQ(rec.line, line);
+    snprintf(where, sizeof where, "caller.c:%d", line);
+    CHECK_CONTAINS(rec.message, where);
+    CHECK_ERR(status);
+    CHECK_STREQ(tt_last_error()->file, "caller.c");
+    CHECK_EQ(tt_last_error()->line, line);
+    if (tt__failures != failures) fprintf(stderr, "  (the report checked at line %d)\n", at);
+    memset(&rec, 0, sizeof rec);
+    tt_clear_error();
+}
+
 static tt_ref new_pair(uint64_t v)
 {
     tt_ref r = tt_alloc(t, &pair_type);
@@ -443,6 +464,336 @@ static void test_thread_detached(void)
     tt_heap_close(h);
 }
 
+/* The queries that had no _at form: their reports name the caller's line,
+ * and their _at forms the site given. */
+static void test_query_sites(void)
+{
+    open_heap();
+    tt_frame f = tt_frame_push(t, 4);
+    tt_local lp = tt_local_new(t, new_pair(1));
+    tt_local lf = tt_local_new(t, tt_foreign_new(t, &rec, 100, NULL, NULL));
+    tt_ref p = tt_local_get(t, lp), fo = tt_local_get(t, lf);
+    void *m = calloc(1, 64);
+    REQUIRE(m != NULL);
+    tt_ref fake = {(uintptr_t)m + 8};
+    /* good calls are silent */
+    CHECK_EQU(tt_foreign_size(t, fo), 100);
+    CHECK_EQ(tt_foreign_released(t, fo), 0);
+    CHECK_EQU(tt_cleanup_count(t, p), 0);
+    CHECK_EQU(tt_pending_cleanups(t), 0);
+    CHECK_EQ(tt_is_object(t, p), 1);
+    CHECK_EQ(tt_is_object(t, fake), 0); /* an answer, not a misuse */
+    CHECK_EQ(rec.calls, 0);
+
+    int line = __LINE__; size_t n = tt_foreign_size(t, p);
+    CHECK_EQU(n, 0);
+    CHECK_REPORT("not-foreign", TT_EINVAL, line);
+    line = __LINE__; int rc = tt_foreign_released(t, fake);
+    CHECK_EQ(rc, 0);
+    CHECK_REPORT("not-foreign", TT_EINVAL, line);
+    line = __LINE__; n = tt_cleanup_count(t, fake);
+    CHECK_EQU(n, 0);
+    CHECK_REPORT("cleanup-not-object", TT_EINVAL, line);
+    n = tt_foreign_size_at(t, p, "caller.c", 11);
+    CHECK_EQU(n, 0);
+    CHECK_REPORT_AT("not-foreign", TT_EINVAL, 11);
+    rc = tt_foreign_released_at(t, p, "caller.c", 12);
+    CHECK_EQ(rc, 0);
+    CHECK_REPORT_AT("not-foreign", TT_EINVAL, 12);
+    n = tt_cleanup_count_at(t, fake, "caller.c", 13);
+    CHECK_EQU(n, 0);
+    CHECK_REPORT_AT("cleanup-not-object", TT_EINVAL, 13);
+
+    /* tt_safepoint, when a collection waits (the poll word set by hand):
+     * the entry checks run, with the caller's site. */
+    struct tt__fast *fast = (struct tt__fast *)t;
+    CHECK_EQ(tt_foreign_region_enter(t), TT_OK);
+    __atomic_store_n(&fast->poll, 1, __ATOMIC_RELAXED);
+    line = __LINE__; tt_safepoint(t);
+    CHECK_REPORT("heap-in-foreign-region", TT_ESTATE, line);
+    tt_safepoint_at(t, "caller.c", 14);
+    CHECK_REPORT_AT("heap-in-foreign-region", TT_ESTATE, 14);
+    __atomic_store_n(&fast->poll, 0, __ATOMIC_RELAXED);
+    tt_safepoint(t); /* the poll only: nothing checked */
+    CHECK_EQ(rec.calls, 0);
+    CHECK_EQ(tt_foreign_region_leave(t), TT_OK);
+
+    /* tt_is_object and tt_pending_cleanups on a detached thread */
+    tt_thread *u = tt_thread_attach(h);
+    REQUIRE(u != NULL);
+    tt_thread_detach(u);
+    line = __LINE__; rc = tt_is_object(u, p);
+    CHECK_EQ(rc, 0);
+    CHECK_REPORT("thread-detached", TT_ECLOSED, line);
+    line = __LINE__; n = tt_pending_cleanups(u);
+    CHECK_EQU(n, 0);
+    CHECK_REPORT("thread-detached", TT_ECLOSED, line);
+    rc = tt_is_object_at(u, p, "caller.c", 15);
+    CHECK_REPORT_AT("thread-detached", TT_ECLOSED, 15);
+    n = tt_pending_cleanups_at(u, "caller.c", 16);
+    CHECK_REPORT_AT("thread-detached", TT_ECLOSED, 16);
+    /* and tt_safepoint on it, when a collection waits */
+    __atomic_store_n(&((struct tt__fast *)u)->poll, 1, __ATOMIC_RELAXED);
+    line = __LINE__; tt_safepoint(u);
+    CHECK_REPORT("thread-detached", TT_ECLOSED, line);
+
+    CHECK_EQ(tt_release(t, fo), TT_OK);
+    CHECK_EQU(tt_foreign_size(t, fo), 0);
+    CHECK_EQ(tt_foreign_released(t, fo), 1);
+    CHECK_EQ(rec.calls, 0);
+    free(m);
+    tt_frame_pop(t, f, TT_NO_LOCAL);
+    close_heap();
+}
+
+/* Something that is not an ephemeron given to the ephemeron accessors. */
+static void test_not_ephemeron(void)
+{
+    open_heap();
+    tt_frame f = tt_frame_push(t, 4);
+    tt_local lk = tt_local_new(t, new_pair(1));
+    tt_local lv = tt_local_new(t, new_pair(2));
+    tt_local le = tt_local_new(t, tt_ephemeron_new(t, tt_local_get(t, lk), tt_local_get(t, lv)));
+    tt_ref e = tt_local_get(t, le), p = tt_local_get(t, lk);
+    REQUIRE(!tt_is_null(e));
+    void *m = calloc(1, 64);
+    REQUIRE(m != NULL);
+    tt_ref fake = {(uintptr_t)m + 8};
+    CHECK_REF(tt_ephemeron_key(t, e), p);
+    CHECK_REF(tt_ephemeron_value(t, e), tt_local_get(t, lv));
+    CHECK_EQ(rec.calls, 0);
+
+    /* an object that is not an ephemeron */
+    int line = __LINE__; tt_ref r = tt_ephemeron_key(t, p);
+    CHECK(tt_is_null(r));
+    CHECK_REPORT("not-ephemeron", TT_EINVAL, line);
+    line = __LINE__; r = tt_ephemeron_value(t, p);
+    CHECK(tt_is_null(r));
+    CHECK_REPORT("not-ephemeron", TT_EINVAL, line);
+    line = __LINE__; int rc = tt_ephemeron_set_value(t, p, TT_NULL);
+    CHECK_EQ(rc, TT_EINVAL);
+    CHECK_REPORT("not-ephemeron", TT_EINVAL, line);
+    CHECK(tt_is_null(TT_PTR(struct pair, p)->a)); /* unchanged */
+    /* null, misaligned, not an object at all */
+    line = __LINE__; r = tt_ephemeron_key(t, TT_NULL);
+    CHECK(tt_is_null(r));
+    CHECK_REPORT("not-ephemeron", TT_EINVAL, line);
+    line = __LINE__; r = tt_ephemeron_value(t, (tt_ref){e.bits + 4});
+    CHECK(tt_is_null(r));
+    CHECK_REPORT("not-ephemeron", TT_EINVAL, line);
+    line = __LINE__; rc = tt_ephemeron_set_value(t, fake, TT_NULL);
+    CHECK_EQ(rc, TT_EINVAL);
+    CHECK_REPORT("not-ephemeron", TT_EINVAL, line);
+    CHECK_EQU(((uint64_t *)m)[2], 0);
+    /* the _at forms */
+    r = tt_ephemeron_key_at(t, p, "caller.c", 21);
+    CHECK_REPORT_AT("not-ephemeron", TT_EINVAL, 21);
+    r = tt_ephemeron_value_at(t, fake, "caller.c", 22);
+    CHECK_REPORT_AT("not-ephemeron", TT_EINVAL, 22);
+    rc = tt_ephemeron_set_value_at(t, p, TT_NULL, "caller.c", 23);
+    CHECK_EQ(rc, TT_EINVAL);
+    CHECK_REPORT_AT("not-ephemeron", TT_EINVAL, 23);
+    /* the ephemeron itself still works; a dead key is a status, not a misuse,
+     * with the caller's site */
+    CHECK_EQ(tt_ephemeron_set_value(t, e, TT_NULL), TT_OK);
+    CHECK(tt_is_null(tt_ephemeron_value(t, e)));
+    tt_local_set(t, lk, TT_NULL);
+    CHECK_EQ(tt_collect(t), TT_OK);
+    CHECK(tt_is_null(tt_ephemeron_key(t, tt_local_get(t, le))));
+    line = __LINE__; rc = tt_ephemeron_set_value(t, tt_local_get(t, le), TT_NULL);
+    CHECK_EQ(rc, TT_ESTATE);
+    CHECK_ERR(TT_ESTATE);
+    CHECK_EQ(tt_last_error()->line, line);
+    CHECK_STREQ(tt_last_error()->file, __FILE__);
+    CHECK_EQ(rec.calls, 0);
+    free(m);
+    tt_frame_pop(t, f, TT_NO_LOCAL);
+    close_heap();
+}
+
+/* Wrapper tables and guardians used after free, through the calls that
+ * had no _at form and those that take no thread. */
+static void test_freed_tables(void)
+{
+    open_heap();
+    int addr;
+    tt_wtable *w = tt_wtable_new(t);
+    tt_guardian *g = tt_guardian_new(t);
+    REQUIRE(w != NULL && g != NULL);
+    CHECK_EQ(tt_wtable_put(t, w, &addr, new_pair(1)), TT_OK);
+    CHECK_EQU(tt_wtable_count(w), 1);
+    CHECK_EQU(tt_guardian_pending(g), 0);
+    CHECK_EQ(tt_wtable_remove(t, w, &addr), TT_OK);
+    int line = __LINE__; int rc = tt_wtable_remove(t, w, &addr);
+    CHECK_EQ(rc, TT_ESTATE); /* no entry: a status, with the caller's site */
+    CHECK_ERR(TT_ESTATE);
+    CHECK_EQ(tt_last_error()->line, line);
+    CHECK_STREQ(tt_last_error()->file, __FILE__);
+    CHECK_EQ(rec.calls, 0);
+    CHECK_EQ(tt_wtable_free(t, w), TT_OK);
+    CHECK_EQ(tt_guardian_free(t, g), TT_OK);
+
+    line = __LINE__; tt_ref r = tt_wtable_get(t, w, &addr);
+    CHECK(tt_is_null(r));
+    CHECK_REPORT("bad-wtable", TT_EINVAL, line);
+    line = __LINE__; rc = tt_wtable_remove(t, w, &addr);
+    CHECK_EQ(rc, TT_EINVAL);
+    CHECK_REPORT("bad-wtable", TT_EINVAL, line);
+    line = __LINE__; size_t n = tt_wtable_count(w);
+    CHECK_EQU(n, 0);
+    CHECK_REPORT("bad-wtable", TT_EINVAL, line);
+    line = __LINE__; n = tt_guardian_pending(g);
+    CHECK_EQU(n, 0);
+    CHECK_REPORT("bad-guardian", TT_EINVAL, line);
+    r = tt_wtable_get_at(t, w, &addr, "caller.c", 31);
+    CHECK_REPORT_AT("bad-wtable", TT_EINVAL, 31);
+    rc = tt_wtable_remove_at(t, w, &addr, "caller.c", 32);
+    CHECK_REPORT_AT("bad-wtable", TT_EINVAL, 32);
+    n = tt_wtable_count_at(w, "caller.c", 33);
+    CHECK_REPORT_AT("bad-wtable", TT_EINVAL, 33);
+    n = tt_guardian_pending_at(g, "caller.c", 34);
+    CHECK_REPORT_AT("bad-guardian", TT_EINVAL, 34);
+    /* NULL: a status, no report */
+    line = __LINE__; n = tt_wtable_count(NULL);
+    CHECK_EQU(n, 0);
+    CHECK_ERR(TT_EINVAL);
+    CHECK_EQ(tt_last_error()->line, line);
+    line = __LINE__; n = tt_guardian_pending(NULL);
+    CHECK_EQU(n, 0);
+    CHECK_ERR(TT_EINVAL);
+    CHECK_EQ(tt_last_error()->line, line);
+    CHECK_EQ(rec.calls, 0);
+    tt_clear_error();
+
+    /* a table and a guardian whose heap was closed */
+    tt_wtable *w2 = tt_wtable_new(t);
+    tt_guardian *g2 = tt_guardian_new(t);
+    REQUIRE(w2 != NULL && g2 != NULL);
+    tt_thread_detach(t);
+    tt_heap_close(h);
+    memset(&rec, 0, sizeof rec); /* the leak report at close is not a misuse */
+    line = __LINE__; n = tt_wtable_count(w2);
+    CHECK_EQU(n, 0);
+    CHECK_REPORT("heap-closed", TT_ECLOSED, line);
+    line = __LINE__; n = tt_guardian_pending(g2);
+    CHECK_EQU(n, 0);
+    CHECK_REPORT("heap-closed", TT_ECLOSED, line);
+}
+
+/* A guardian or wrapper table of one heap used through a thread of
+ * another: reported in every mode, to the calling thread's heap. */
+static void other_heap_case(int checked)
+{
+    memset(&rec, 0, sizeof rec);
+    tt_config cfg;
+    tt_config_init(&cfg);
+    cfg.checked = checked ? TT_CHECKED_ON : TT_CHECKED_OFF;
+    cfg.on_misuse = record_misuse;
+    cfg.misuse_ctx = &rec;
+    tt_heap *ha = tt_heap_open(&cfg), *hb = tt_heap_open(&cfg);
+    REQUIRE(ha != NULL && hb != NULL);
+    tt_thread *ta = tt_thread_attach(ha), *tb = tt_thread_attach(hb);
+    REQUIRE(ta != NULL && tb != NULL);
+    CHECK_EQ(tt_heap_checked(ha), checked);
+    int addr;
+    tt_guardian *g = tt_guardian_new(ta);
+    tt_wtable *w = tt_wtable_new(ta);
+    REQUIRE(g != NULL && w != NULL);
+    tt_local la = tt_local_new(ta, tt_alloc(ta, &pair_type));
+    tt_local lb = tt_local_new(tb, tt_alloc(tb, &pair_type));
+    CHECK_EQ(tt_wtable_put(ta, w, &addr, tt_local_get(ta, la)), TT_OK);
+    CHECK_EQ(rec.calls, 0);
+    tt_ref ob = tt_local_get(tb, lb);
+
+    int line = __LINE__; int rc = tt_guardian_add(tb, g, ob);
+    CHECK_EQ(rc, TT_EINVAL);
+    CHECK_REPORT("guardian-other-heap", TT_EINVAL, line);
+    CHECK_EQU(tt_cleanup_count(tb, ob), 0); /* nothing registered */
+    line = __LINE__; tt_ref r = tt_guardian_next(tb, g);
+    CHECK(tt_is_null(r));
+    CHECK_REPORT("guardian-other-heap", TT_EINVAL, line);
+    line = __LINE__; rc = tt_guardian_free(tb, g);
+    CHECK_EQ(rc, TT_EINVAL);
+    CHECK_REPORT("guardian-other-heap", TT_EINVAL, line);
+    CHECK_EQU(tt_guardian_pending(g), 0); /* still a guardian */
+    CHECK_EQ(rec.calls, 0);
+
+    line = __LINE__; r = tt_wtable_get(tb, w, &addr);
+    CHECK(tt_is_null(r));
+    CHECK_REPORT("wtable-other-heap", TT_EINVAL, line);
+    line = __LINE__; rc = tt_wtable_put(tb, w, &addr, ob);
+    CHECK_EQ(rc, TT_EINVAL);
+    CHECK_REPORT("wtable-other-heap", TT_EINVAL, line);
+    line = __LINE__; rc = tt_wtable_remove(tb, w, &addr);
+    CHECK_EQ(rc, TT_EINVAL);
+    CHECK_REPORT("wtable-other-heap", TT_EINVAL, line);
+    int created = -1;
+    line = __LINE__; r = tt_wtable_wrap(tb, w, &created, 0, NULL, NULL, &created);
+    CHECK(tt_is_null(r));
+    CHECK_EQ(created, 0);
+    CHECK_REPORT("wtable-other-heap", TT_EINVAL, line);
+    line = __LINE__; rc = tt_wtable_free(tb, w);
+    CHECK_EQ(rc, TT_EINVAL);
+    CHECK_REPORT("wtable-other-heap", TT_EINVAL, line);
+    r = tt_wtable_get_at(tb, w, &addr, "caller.c", 41);
+    CHECK_REPORT_AT("wtable-other-heap", TT_EINVAL, 41);
+    rc = tt_guardian_add_at(tb, g, ob, "caller.c", 42);
+    CHECK_REPORT_AT("guardian-other-heap", TT_EINVAL, 42);
+    /* unchanged, and still usable through its own heap */
+    CHECK_EQU(tt_wtable_count(w), 1);
+    CHECK_REF(tt_wtable_get(ta, w, &addr), tt_local_get(ta, la));
+    CHECK_EQ(tt_guardian_add(ta, g, tt_local_get(ta, la)), TT_OK);
+    CHECK_EQ(tt_wtable_free(ta, w), TT_OK);
+    CHECK_EQ(tt_guardian_free(ta, g), TT_OK);
+    CHECK_EQ(rec.calls, 0);
+    tt_thread_detach(ta);
+    tt_thread_detach(tb);
+    tt_heap_close(ha);
+    tt_heap_close(hb);
+}
+
+static void test_other_heap(void)
+{
+    other_heap_case(1);
+    other_heap_case(0);
+}
+
+/* The calls that take a heap and no thread, on a closed heap. */
+static void test_heap_queries_closed(void)
+{
+    open_heap();
+    CHECK_EQU(tt_heap_threads(h), 1);
+    tt_stats st;
+    tt_heap_stats(h, &st);
+    CHECK_EQU(st.threads, 1);
+    CHECK_EQ(rec.calls, 0);
+    close_heap();
+    memset(&st, 0xa5, sizeof st);
+    int line = __LINE__; size_t n = tt_heap_threads(h);
+    CHECK_EQU(n, 0);
+    CHECK_REPORT("heap-closed", TT_ECLOSED, line);
+    line = __LINE__; tt_heap_stats(h, &st);
+    CHECK_REPORT("heap-closed", TT_ECLOSED, line);
+    CHECK_EQU(st.collections, 0); /* zeroed, not left as it was */
+    CHECK_EQU(st.threads, 0);
+    n = tt_heap_threads_at(h, "caller.c", 51);
+    CHECK_REPORT_AT("heap-closed", TT_ECLOSED, 51);
+    tt_heap_stats_at(h, &st, "caller.c", 52);
+    CHECK_REPORT_AT("heap-closed", TT_ECLOSED, 52);
+    /* NULL: a status, no report */
+    line = __LINE__; n = tt_heap_threads(NULL);
+    CHECK_EQU(n, 0);
+    CHECK_ERR(TT_EINVAL);
+    CHECK_EQ(tt_last_error()->line, line);
+    memset(&st, 0xa5, sizeof st);
+    line = __LINE__; tt_heap_stats(NULL, &st);
+    CHECK_ERR(TT_EINVAL);
+    CHECK_EQ(tt_last_error()->line, line);
+    CHECK_EQU(st.collections, 0);
+    CHECK_EQ(rec.calls, 0);
+    tt_clear_error();
+}
+
 /* Without a handler, the default one is tt_misuse_abort: see
  * test_death.c. Here: a handler gets its own context, per heap. */
 static void test_handler_per_heap(void)
@@ -489,5 +840,10 @@ int main(void)
     RUN(test_heap_closed);
     RUN(test_thread_detached);
     RUN(test_handler_per_heap);
+    RUN(test_query_sites);
+    RUN(test_not_ephemeron);
+    RUN(test_freed_tables);
+    RUN(test_other_heap);
+    RUN(test_heap_queries_closed);
     return tt_test_done();
 }

@@ -126,11 +126,18 @@ TT_API void *tt_foreign_allocate_at(tt_thread *t, tt_ref obj, size_t external_by
 #define tt_foreign_addr(t, obj) tt_foreign_addr_at((t), (obj), TT_HERE)
 TT_API void *tt_foreign_addr_at(tt_thread *t, tt_ref obj, const char *file, int line);
 
-/* The external size of a foreign object (0 after release). */
-TT_API size_t tt_foreign_size(tt_thread *t, tt_ref obj);
+/* The external size of a foreign object (0 after release). Works on a
+ * released object. 0 with TT_EINVAL if obj is null, misaligned or not a
+ * foreign object ("not-foreign" in checked mode, which also refuses a
+ * reference that is not a live object of this heap); TT_ECLOSED for a dead
+ * thread or heap. Any attached thread, through its own tt_thread. */
+#define tt_foreign_size(t, obj) tt_foreign_size_at((t), (obj), TT_HERE)
+TT_API size_t tt_foreign_size_at(tt_thread *t, tt_ref obj, const char *file, int line);
 
-/* Whether a foreign object has been released. */
-TT_API int tt_foreign_released(tt_thread *t, tt_ref obj);
+/* Whether a foreign object has been released: 1 or 0. Errors as
+ * tt_foreign_size (0 on error). */
+#define tt_foreign_released(t, obj) tt_foreign_released_at((t), (obj), TT_HERE)
+TT_API int tt_foreign_released_at(tt_thread *t, tt_ref obj, const char *file, int line);
 
 /* Change the external size of a live foreign object by delta bytes (a
  * buffer that grew or shrank). A growth counts toward the next collection
@@ -179,8 +186,13 @@ TT_API int tt_cleanup_run_last_at(tt_thread *t, tt_ref obj, const char *file, in
 #define tt_release(t, obj) tt_release_at((t), (obj), TT_HERE)
 TT_API int tt_release_at(tt_thread *t, tt_ref obj, const char *file, int line);
 
-/* Number of cleanups still registered on obj. */
-TT_API size_t tt_cleanup_count(tt_thread *t, tt_ref obj);
+/* Number of cleanups still registered on obj (keep-alive edges and
+ * guardian registrations are not counted). 0 on error: TT_EINVAL for a
+ * null or misaligned reference (checked mode: "cleanup-not-object" for
+ * anything that is not a live object of this heap); TT_ECLOSED for a dead
+ * thread or heap. Any attached thread, through its own tt_thread. */
+#define tt_cleanup_count(t, obj) tt_cleanup_count_at((t), (obj), TT_HERE)
+TT_API size_t tt_cleanup_count_at(tt_thread *t, tt_ref obj, const char *file, int line);
 
 /* Declare that b must outlive a: while a is alive b stays alive, and if
  * both die together every cleanup of a completes before any of b starts.
@@ -202,8 +214,11 @@ TT_API size_t tt_run_finalizers_at(tt_thread *t, size_t budget, const char *file
 
 /* Items in the pending queue: dead objects whose cleanups have not all
  * run yet, and weak-reference callbacks not yet called. (One object may
- * carry several cleanups; tt_run_finalizers counts cleanups.) */
-TT_API size_t tt_pending_cleanups(tt_thread *t);
+ * carry several cleanups; tt_run_finalizers counts cleanups.) 0 on error
+ * (TT_ECLOSED for a dead thread or heap). Any attached thread, through its
+ * own tt_thread; takes the heap lock briefly. */
+#define tt_pending_cleanups(t) tt_pending_cleanups_at((t), TT_HERE)
+TT_API size_t tt_pending_cleanups_at(tt_thread *t, const char *file, int line);
 
 /* Another runtime asks this heap to give memory back: collect, give every
  * empty block of the small-object space back to the operating system
@@ -224,10 +239,15 @@ TT_API size_t tt_collect_and_release_at(tt_thread *t, const char *file, int line
  * at free or close have their cleanups run by the shutdown order. */
 typedef struct tt_guardian tt_guardian;
 
+/* A new, empty guardian of t's heap; NULL with TT_ENOMEM. */
 #define tt_guardian_new(t) tt_guardian_new_at((t), TT_HERE)
 TT_API tt_guardian *tt_guardian_new_at(tt_thread *t, const char *file, int line);
 
-/* Register obj with g. Returns TT_OK, TT_ENOMEM, TT_EINVAL. */
+/* Register obj with g. Returns TT_OK, TT_ENOMEM, TT_EINVAL. The guardian
+ * calls taking a thread report, in every mode, a g that is not a live
+ * guardian ("bad-guardian"; a freed one is recognized only in checked
+ * mode) and a guardian of another heap than t's ("guardian-other-heap"),
+ * both TT_EINVAL. */
 #define tt_guardian_add(t, g, obj) tt_guardian_add_at((t), (g), (obj), TT_HERE)
 TT_API int tt_guardian_add_at(tt_thread *t, tt_guardian *g, tt_ref obj, const char *file,
                               int line);
@@ -238,8 +258,15 @@ TT_API int tt_guardian_add_at(tt_thread *t, tt_guardian *g, tt_ref obj, const ch
 #define tt_guardian_next(t, g) tt_guardian_next_at((t), (g), TT_HERE)
 TT_API tt_ref tt_guardian_next_at(tt_thread *t, tt_guardian *g, const char *file, int line);
 
-/* Objects queued in g. */
-TT_API size_t tt_guardian_pending(tt_guardian *g);
+/* Objects queued in g. Takes no thread: any thread may ask, attached or
+ * not (it takes the heap lock briefly, so it waits for a collection in
+ * progress). 0 on error: TT_EINVAL for NULL (no report); "bad-guardian"
+ * (TT_EINVAL) for a pointer that is not a guardian (always to
+ * tt_misuse_abort: there is no heap to take a handler from) or, in checked
+ * mode, a guardian already freed; "heap-closed" (TT_ECLOSED) in checked
+ * mode for a guardian whose heap was closed. */
+#define tt_guardian_pending(g) tt_guardian_pending_at((g), TT_HERE)
+TT_API size_t tt_guardian_pending_at(tt_guardian *g, const char *file, int line);
 
 /* Free g. Objects queued in it go to the heap's pending cleanups; objects
  * registered and not yet dead are simply no longer guarded. */

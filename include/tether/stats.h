@@ -69,9 +69,17 @@ typedef struct tt_stats {
     uint64_t pending_cleanups_peak; /* the longest the pending queue has been */
 } tt_stats;
 
-/* Read h's statistics. Thread-safe. The unused tails of the allocation runs
- * of threads that are running elsewhere count as allocated. */
-TT_API void tt_heap_stats(const tt_heap *h, tt_stats *out);
+/* Copy h's statistics into *out. Never collects. Thread-safe: any thread
+ * may call it, attached or not; it takes the heap lock, so it waits for a
+ * collection in progress. The unused tails of the allocation runs of
+ * threads that are running elsewhere count as allocated. On error *out is
+ * zeroed (if out is not NULL) and the last error set: TT_EINVAL for a NULL
+ * h or out (no report); "bad-heap" (TT_EINVAL, always to tt_misuse_abort)
+ * for a pointer that is not a heap; "heap-closed" (TT_ECLOSED) for a
+ * closed heap, which only checked mode can tell (otherwise h must be an
+ * open heap). */
+#define tt_heap_stats(h, out) tt_heap_stats_at((h), (out), TT_HERE)
+TT_API void tt_heap_stats_at(const tt_heap *h, tt_stats *out, const char *file, int line);
 
 /* Print statistics in a readable form, one item per line. */
 TT_API void tt_stats_print(const tt_stats *s, FILE *out);
@@ -135,8 +143,11 @@ TT_API int tt_heap_leaks_at(tt_thread *t, tt_leak_fn fn, void *ctx, const char *
  * not been reclaimed: 1 or 0. Exact in checked mode, where a collection
  * erases the headers of the objects it finds dead; otherwise an object
  * found dead still answers 1 until its memory is reused. Costs a table
- * look-up; never faults, whatever r holds. */
-TT_API int tt_is_object(tt_thread *t, tt_ref r);
+ * look-up; never faults, whatever r holds. A bad r is an answer (0), not
+ * an error; 0 with the last error set for a dead or foreign thread (the
+ * entry checks of every call taking a thread, with the caller's site). */
+#define tt_is_object(t, r) tt_is_object_at((t), (r), TT_HERE)
+TT_API int tt_is_object_at(tt_thread *t, tt_ref r, const char *file, int line);
 
 #ifdef __cplusplus
 }

@@ -40,16 +40,22 @@ extern "C" {
 #endif
 
 /* Out of line; call tt_safepoint. */
-TT_API void tt__safepoint_slow(tt_thread *t);
+TT_API void tt__safepoint_slow(tt_thread *t, const char *file, int line);
 
 /* A safepoint: if a collection is waiting for this thread, stop until it is
  * over. Costs one load and a branch otherwise; cheap enough for an
  * interpreter's backward branches. Every tt_ref held only in a C variable
- * may be reclaimed here. t must be the calling OS thread's own thread. */
-static inline void tt_safepoint(tt_thread *t)
+ * may be reclaimed here. t must be the calling OS thread's own thread,
+ * outside a foreign region; the poll checks nothing, and only when a
+ * collection waits are the entry checks made (wrong-thread,
+ * heap-in-foreign-region, thread-detached, heap-closed, bad-thread, with
+ * the caller's site; a failure returns without stopping). Returns
+ * nothing: failures go to the last error and the misuse handler. */
+#define tt_safepoint(t) tt_safepoint_at((t), TT_HERE)
+static inline void tt_safepoint_at(tt_thread *t, const char *file, int line)
 {
     struct tt__fast *f = (struct tt__fast *)t;
-    if (TT_UNLIKELY(__atomic_load_n(&f->poll, __ATOMIC_RELAXED))) tt__safepoint_slow(t);
+    if (TT_UNLIKELY(__atomic_load_n(&f->poll, __ATOMIC_RELAXED))) tt__safepoint_slow(t, file, line);
 }
 
 /* Enter a foreign region: the thread promises not to touch the heap (no
@@ -75,8 +81,13 @@ TT_API int tt_foreign_region_leave_at(tt_thread *t, const char *file, int line);
 TT_API int tt_in_foreign_region(const tt_thread *t);
 
 /* The number of threads attached to h now, the finalizer thread included.
- * Any thread may ask. */
-TT_API size_t tt_heap_threads(tt_heap *h);
+ * Any thread may ask, attached or not; it takes only the lock of the
+ * heap's thread list, briefly. 0 on error: TT_EINVAL for NULL (no report);
+ * "bad-heap" (TT_EINVAL, always to tt_misuse_abort) for a pointer that is
+ * not a heap; "heap-closed" (TT_ECLOSED) for a closed heap, which only
+ * checked mode can tell (otherwise h must be an open heap). */
+#define tt_heap_threads(h) tt_heap_threads_at((h), TT_HERE)
+TT_API size_t tt_heap_threads_at(tt_heap *h, const char *file, int line);
 
 #ifdef __cplusplus
 }

@@ -49,14 +49,25 @@ TT_API extern const struct tt_type tt_ephemeron_type;
 TT_API tt_ref tt_ephemeron_new_at(tt_thread *t, tt_ref key, tt_ref value, const char *file,
                                   int line);
 
-/* The key and value, or TT_NULL once the key died (or e is not an
- * ephemeron: TT_EINVAL). */
-TT_API tt_ref tt_ephemeron_key(tt_thread *t, tt_ref e);
-TT_API tt_ref tt_ephemeron_value(tt_thread *t, tt_ref e);
+/* The key and value, or TT_NULL once the key died. TT_NULL with TT_EINVAL
+ * if e is null, misaligned or not an ephemeron (checked mode: misuse
+ * "not-ephemeron", which also catches a reference that is not a live
+ * object of this heap; without checked mode e must be an object, whose
+ * header is read); TT_ECLOSED for a dead thread or heap. The result is an
+ * ordinary strong tt_ref: root it before allocating. Any attached thread,
+ * through its own tt_thread. */
+#define tt_ephemeron_key(t, e) tt_ephemeron_key_at((t), (e), TT_HERE)
+TT_API tt_ref tt_ephemeron_key_at(tt_thread *t, tt_ref e, const char *file, int line);
+#define tt_ephemeron_value(t, e) tt_ephemeron_value_at((t), (e), TT_HERE)
+TT_API tt_ref tt_ephemeron_value_at(tt_thread *t, tt_ref e, const char *file, int line);
 
-/* Replace the value (the key is fixed). TT_OK, TT_EINVAL, TT_ESTATE if the
- * key died. */
-TT_API int tt_ephemeron_set_value(tt_thread *t, tt_ref e, tt_ref value);
+/* Replace the value (the key is fixed). TT_OK; TT_EINVAL as for
+ * tt_ephemeron_key ("not-ephemeron"); TT_ESTATE if the key died (the value
+ * is not set). value is not validated: pass TT_NULL or a live object of
+ * this heap. */
+#define tt_ephemeron_set_value(t, e, value) tt_ephemeron_set_value_at((t), (e), (value), TT_HERE)
+TT_API int tt_ephemeron_set_value_at(tt_thread *t, tt_ref e, tt_ref value, const char *file,
+                                     int line);
 
 /* ------------------------------------------------------------------ */
 /* Wrapper tables                                                       */
@@ -68,11 +79,21 @@ TT_API int tt_ephemeron_set_value(tt_thread *t, tt_ref e, tt_ref value);
  * is owned by the heap and freed by tt_wtable_free or heap close. */
 typedef struct tt_wtable tt_wtable;
 
+/* A new, empty wrapper table of t's heap; NULL with TT_ENOMEM. The calls
+ * below that take a thread report, in every mode, a w that is not a live
+ * wrapper table ("bad-wtable"; a freed one is recognized only in checked
+ * mode) and a table of another heap than t's ("wtable-other-heap"), both
+ * TT_EINVAL. Any attached thread may use a table, through its own
+ * tt_thread. */
 #define tt_wtable_new(t) tt_wtable_new_at((t), TT_HERE)
 TT_API tt_wtable *tt_wtable_new_at(tt_thread *t, const char *file, int line);
 
-/* The wrapper of addr, or TT_NULL if none (TT_NULL without error). */
-TT_API tt_ref tt_wtable_get(tt_thread *t, tt_wtable *w, const void *addr);
+/* The wrapper of addr, or TT_NULL if none (TT_NULL without error; also for
+ * a NULL addr). The result is an ordinary strong tt_ref: root it before
+ * allocating. */
+#define tt_wtable_get(t, w, addr) tt_wtable_get_at((t), (w), (addr), TT_HERE)
+TT_API tt_ref tt_wtable_get_at(tt_thread *t, tt_wtable *w, const void *addr, const char *file,
+                               int line);
 
 /* Map addr to wrapper (replacing an earlier entry). TT_OK, TT_ENOMEM,
  * TT_EINVAL (addr NULL or wrapper not an object). */
@@ -80,8 +101,11 @@ TT_API tt_ref tt_wtable_get(tt_thread *t, tt_wtable *w, const void *addr);
 TT_API int tt_wtable_put_at(tt_thread *t, tt_wtable *w, const void *addr, tt_ref wrapper,
                             const char *file, int line);
 
-/* Remove addr's entry. TT_OK, or TT_ESTATE if there was none. */
-TT_API int tt_wtable_remove(tt_thread *t, tt_wtable *w, const void *addr);
+/* Remove addr's entry (the wrapper itself is not touched). TT_OK, or
+ * TT_ESTATE if there was none. */
+#define tt_wtable_remove(t, w, addr) tt_wtable_remove_at((t), (w), (addr), TT_HERE)
+TT_API int tt_wtable_remove_at(tt_thread *t, tt_wtable *w, const void *addr, const char *file,
+                               int line);
 
 /* The canonical wrapper of a foreign address: the existing one if addr is
  * already wrapped, otherwise a new foreign object made by
@@ -94,9 +118,18 @@ TT_API tt_ref tt_wtable_wrap_at(tt_thread *t, tt_wtable *w, void *addr, size_t e
                                 tt_cleanup_fn fn, void *env, int *created,
                                 const char *file, int line);
 
-/* Live entries. */
-TT_API size_t tt_wtable_count(tt_wtable *w);
+/* Entries (including those of wrappers unreachable but not yet
+ * collected). Takes no thread: any thread may ask, attached or not (it
+ * takes the heap lock briefly). 0 on error: TT_EINVAL for NULL (no report);
+ * "bad-wtable" (TT_EINVAL) for a pointer that is not a wrapper table
+ * (always to tt_misuse_abort: there is no heap to take a handler from) or,
+ * in checked mode, a table already freed; "heap-closed" (TT_ECLOSED) in
+ * checked mode for a table whose heap was closed. */
+#define tt_wtable_count(w) tt_wtable_count_at((w), TT_HERE)
+TT_API size_t tt_wtable_count_at(tt_wtable *w, const char *file, int line);
 
+/* Free w and its entries (the wrappers are not touched). TT_OK, or
+ * TT_EINVAL as above. After it, w is dead: using it is "bad-wtable". */
 #define tt_wtable_free(t, w) tt_wtable_free_at((t), (w), TT_HERE)
 TT_API int tt_wtable_free_at(tt_thread *t, tt_wtable *w, const char *file, int line);
 
