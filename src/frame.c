@@ -59,7 +59,7 @@ static const tt_thread *serial_owner(tt_heap *h, uint32_t s)
     const tt_thread *found = NULL;
     pthread_mutex_lock(&h->world_lock);
     for (const tt_thread *o = h->threads; o; o = o->next)
-        if (o->index == s >> 20) found = o;
+        if (o->index == s >> 20) found = o; /* ranges are unique in the process */
     pthread_mutex_unlock(&h->world_lock);
     return found;
 }
@@ -74,6 +74,14 @@ static int stale_local(tt_thread *t, tt_local l, const char *op, const char *fil
                               "%s of local %#llx, which belongs to a frame of another thread "
                               "(attached at %s:%d): locals are used only by their own thread",
                               op, (unsigned long long)l.bits, o->file ? o->file : "?", o->line);
+        /* Serial ranges are unique in the process: one last given to a
+         * thread of another heap names a local of that heap. */
+        uint32_t other = l.bits ? tt__serial_heap((uint32_t)(l.bits >> 32)) : 0;
+        if (!o && other != 0 && other != h->id)
+            return tt__misuse(h, TT_ESTALE, "local-other-heap", file, line,
+                              "%s of local %#llx, which belongs to a frame of a thread of another "
+                              "heap: locals are used only by their own thread",
+                              op, (unsigned long long)l.bits);
         return tt__misuse(h, TT_ESTALE, "local-after-pop", file, line,
                           "%s of local %#llx, whose frame was popped (or which was never a local "
                           "of this thread)",

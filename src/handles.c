@@ -4,7 +4,10 @@
  * Both live in a table of slots grouped in segments of 1024, so a slot
  * never moves once made. A slot's generation is odd while in use and even
  * while free; a handle carries the index and the generation it was made
- * with, so a freed or reused handle no longer matches its slot. Freed
+ * with, so a freed or reused handle no longer matches its slot, and the
+ * heap's tag, so that a handle of another heap matches none of this heap's
+ * slots and is reported as such. A slot whose generation would wrap
+ * around is retired instead of reused, so no stale handle ever matches. Freed
  * slots go to the freeing thread's cache, and in batches to a shared LIFO
  * free list. Global slots are roots; weak slots are cleared by the
  * collector (with the world stopped) when their target dies.
@@ -54,9 +57,10 @@ void tt__htable_finish(tt_heap *h, struct tt__htable *tb)
     for (uint32_t i = 0; i < tb->nsegs; i++)
         tt__pages_release(h, tb->segs[i], TT__HSEG_SLOTS * sizeof(struct tt__hslot));
     if (tb->segs) tt__pages_release(h, tb->segs, TT__HSEG_MAX * sizeof(struct tt__hslot *));
-    uint32_t kind = tb->kind;
+    uint32_t kind = tb->kind, tag = tb->tag;
     memset(tb, 0, sizeof *tb);
     tb->kind = kind;
+    tb->tag = tag;
 }
 
 void tt__htable_each(struct tt__htable *tb, void (*fn)(tt_heap *, struct tt__hslot *), tt_heap *h)
@@ -68,23 +72,32 @@ void tt__htable_each(struct tt__htable *tb, void (*fn)(tt_heap *, struct tt__hsl
     }
 }
 
-/* The slot a handle names if it is in use with the handle's generation. */
+/* The slot a handle names if it has this heap's tag and its slot is in use
+ * with the handle's generation. A handle of another heap (another tag)
+ * leaves bits at or above TT__HTAG_SHIFT in idx, past any table; so does
+ * the null handle, whose tag is 0. */
 static struct tt__hslot *lookup(const struct tt__htable *tb, uint64_t bits)
 {
-    uint32_t idx1 = (uint32_t)bits;
-    if (idx1 == 0 || idx1 - 1 >= (nsegs(tb) << TT__HSEG_SHIFT)) return NULL;
-    struct tt__hslot *s = slot_at(tb, idx1 - 1);
+    uint32_t idx = (uint32_t)bits ^ tb->tag;
+    if (idx >= (nsegs(tb) << TT__HSEG_SHIFT)) return NULL;
+    struct tt__hslot *s = slot_at(tb, idx);
     uint32_t g = gen_of(s);
     return g == (uint32_t)(bits >> 32) && (g & 1) ? s : NULL;
 }
+
+/* The tag in handle bits: 0 for the null handle (and for bits that no
+ * heap made), else the tag of the heap that made the handle. */
+static uint32_t tag_of(uint64_t bits) { return (uint32_t)bits >> TT__HTAG_SHIFT; }
 
 struct kind {
     const char *name;   /* "global" or "weak" */
     const char *after;  /* misuse names */
     const char *twice;
+    const char *other;  /* a handle of another heap */
 };
-static const struct kind GLOBAL = {"global", "global-after-free", "global-double-free"};
-static const struct kind WEAK = {"weak", "weak-after-free", "weak-double-free"};
+static const struct kind GLOBAL = {"global", "global-after-free", "global-double-free",
+                                   "global-other-heap"};
+static const struct kind WEAK = {"weak", "weak-after-free", "weak-double-free", "weak-other-heap"};
 
 /* ---- the per-thread caches of free slots ----
  *
@@ -179,7 +192,7 @@ static uint64_t handle_new(tt_thread *t, struct tt__htable *tb, const struct kin
     /* Counted per thread: a shared counter would make every new and free
      * contend for one line. */
     __atomic_store_n(&t->hcount[tb->kind], t->hcount[tb->kind] + 1, __ATOMIC_RELAXED);
-    return ((uint64_t)gen << 32) | (idx + 1);
+    return ((uint64_t)gen << 32) | tb->tag | idx;
 }
 
 static struct tt__hslot *handle_use(tt_thread *t, struct tt__htable *tb, const struct kind *k,
@@ -190,6 +203,19 @@ static struct tt__hslot *handle_use(tt_thread *t, struct tt__htable *tb, const s
     if (!h) return NULL;
     struct tt__hslot *s = lookup(tb, bits);
     if (s) return s;
+    uint32_t tag = tag_of(bits);
+    if (tag != 0 && tag << TT__HTAG_SHIFT != tb->tag) {
+        if (h->checked)
+            *code = tt__misuse(h, TT_ESTALE, k->other, file, line,
+                               "%s %#llx was made by another heap (its tag is %u, this heap's "
+                               "%u): a handle is used only through threads of its own heap",
+                               k->name, (unsigned long long)bits, tag,
+                               tb->tag >> TT__HTAG_SHIFT);
+        else
+            *code = tt__fail(TT_ESTALE, file, line, "%s handle %#llx of another heap", k->name,
+                             (unsigned long long)bits);
+        return NULL;
+    }
     const char *what = freeing ? k->twice : k->after;
     if (h->checked)
         *code = tt__misuse(h, TT_ESTALE, what, file, line, "%s %#llx %s", k->name,
@@ -219,9 +245,13 @@ static int free_slot(tt_thread *t, struct tt__htable *tb, const struct kind *k, 
     set_ref(s, TT_NULL);
     __atomic_store_n(&s->cb, NULL, __ATOMIC_RELAXED);
     __atomic_store_n(&t->hcount[tb->kind], t->hcount[tb->kind] - 1, __ATOMIC_RELAXED);
+    /* Its generation wrapped around to 0: reused, the slot would match
+     * handles freed 2^31 uses ago. Retired instead (one slot lost every
+     * 2^31 uses of it). */
+    if (gen + 1 == 0) return TT_OK;
     struct tt__hcache *c = &t->hcache[tb->kind];
     if (c->n == TT__HCACHE_MAX) cache_spill(t, tb, BATCH);
-    c->idx[c->n++] = (uint32_t)bits - 1;
+    c->idx[c->n++] = (uint32_t)bits ^ tb->tag;
     return TT_OK;
 }
 
@@ -330,7 +360,7 @@ void tt__weaks_clear_dead(tt_heap *h)
             set_ref(s, TT_NULL);
             /* If the queue cannot grow, the callback is lost, not run twice. */
             if (s->cb) {
-                uint64_t bits = ((uint64_t)s->gen << 32) | ((g << TT__HSEG_SHIFT) + i + 1);
+                uint64_t bits = ((uint64_t)s->gen << 32) | tb->tag | ((g << TT__HSEG_SHIFT) + i);
                 if (tt__queue_push(h, &h->pending, bits, TT__PEND_WEAK) != TT_OK) s->cb = NULL;
             }
         }

@@ -6,9 +6,10 @@
  * heap's and its threads' descriptors are not freed at close but kept,
  * with dead signatures, on a process-wide list emptied at exit: a program
  * that uses a closed heap or a detached thread then gets a misuse report
- * instead of reading freed memory. This list is the one process-wide
- * structure besides the static pointer table, and exists only for
- * descriptors of checked heaps.
+ * instead of reading freed memory. This list exists only for descriptors
+ * of checked heaps. The other process-wide state: the static pointer
+ * table, the thread-exit key, the counter of heap ids below and the frame
+ * serial ranges (thread.c).
  */
 #include <pthread.h>
 #include <stdlib.h>
@@ -64,6 +65,21 @@ void tt__retire(tt_heap *h, void *desc)
 
 /* ---- open and close ---- */
 
+/* Every heap of the process gets the next id (never 0). Its handles carry
+ * a tag derived from it, 1..255, so that consecutive heaps (any 255 in a
+ * row) have different tags and a handle of one heap used with another is
+ * recognised (handles.c); tag 0 is in no handle. */
+static uint32_t heap_ids;
+
+static uint32_t heap_id(void)
+{
+    uint32_t id;
+    do
+        id = __atomic_add_fetch(&heap_ids, 1, __ATOMIC_RELAXED);
+    while (id == 0);
+    return id;
+}
+
 static bool env_checked(void)
 {
     const char *e = getenv("TT_CHECKED");
@@ -118,8 +134,10 @@ tt_heap *tt_heap_open(const tt_config *cfg)
     h->checked = TT__CHECKS_BUILT &&
                  (c.checked == TT_CHECKED_ON || (c.checked == TT_CHECKED_DEFAULT && env_checked()));
     h->threshold = c.initial_size;
+    h->id = heap_id();
     h->globals.kind = 0;
     h->weaks.kind = 1;
+    h->globals.tag = h->weaks.tag = (1 + (h->id - 1) % 255) << TT__HTAG_SHIFT;
     if (tt__world_init(h) != TT_OK) {
         free(h);
         tt__fail(TT_ENOMEM, NULL, 0, "tt_heap_open: no memory for the heap's locks");
@@ -235,5 +253,6 @@ void tt__thread_free(tt_thread *t, int reason)
     t->f.sig = TT__THREAD_DEAD;
     t->f.slow |= TT__SLOW_DEAD;
     t->dead_reason = reason;
+    tt__serial_range_drop(t->index);
     tt__retire(h, t);
 }

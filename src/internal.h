@@ -271,6 +271,10 @@ struct tt__hslot {
 #define TT__HSEG_SHIFT 10
 #define TT__HSEG_SLOTS (1u << TT__HSEG_SHIFT)
 #define TT__HSEG_MAX 16384u /* segments: 16 M handles of each kind */
+/* A handle is gen << 32 | tag << TT__HTAG_SHIFT | index: the index takes
+ * the low 24 bits (TT__HSEG_MAX * TT__HSEG_SLOTS = 2^24 slots), the heap's
+ * tag (1..255, never 0) the 8 above it. */
+#define TT__HTAG_SHIFT 24
 
 /* `segs` is reserved whole on first use and never moves, so readers on
  * other threads index it without the lock; `nsegs` is published (release)
@@ -282,6 +286,7 @@ struct tt__htable {
     uint32_t free_head; /* index + 1, 0 = none; under the heap lock */
     int64_t count;      /* in use by threads gone (detached); lock held */
     uint32_t kind;      /* 0 globals, 1 weak references: the thread cache used */
+    uint32_t tag;       /* the heap's tag << TT__HTAG_SHIFT, in every handle */
 };
 
 TT_HIDDEN void tt__htable_finish(tt_heap *h, struct tt__htable *tb);
@@ -419,7 +424,8 @@ struct tt_thread {
     pthread_t owner;  /* the OS thread that attached it */
     const char *owner_token; /* that OS thread's token (thread.c) */
     uint32_t state;   /* TT__TS_*, atomic */
-    uint32_t index;   /* attach number: frame serials start at index << 20 */
+    uint32_t index;   /* serial range, 1..4095, unique among attached threads
+                         of the process: frame serials start at index << 20 */
     uint32_t cleanup_depth; /* cleanups on this thread's stack: queues are not run inside */
     /* Checked mode with forbid_resurrection: the dead object whose
      * cleanup this thread is running from the pending queue (0: none), and
@@ -474,6 +480,7 @@ struct tt_heap {
     tt_page_hooks pages;
     bool checked;
     bool collecting;
+    uint32_t id;                 /* unique in the process (nonzero); see heap_id */
 
     /* The heap lock (world.c): every out-of-line path that touches shared
      * state holds it; it is recursive for the holding OS thread, and let go
@@ -532,7 +539,6 @@ struct tt_heap {
 
     /* roots */
     tt_thread *threads;
-    uint64_t attach_count;       /* threads ever attached */
     struct tt__htable globals;
     struct tt__htable weaks;
 
@@ -605,6 +611,11 @@ TT_HIDDEN void tt__thread_free(tt_thread *t, int reason);
 TT_HIDDEN tt_thread *tt__thread_attach(tt_heap *h, bool internal, const char *file, int line);
 /* Detach t (any state but dead); reason as in dead_reason. */
 TT_HIDDEN void tt__thread_detach(tt_thread *t, int reason);
+/* The id of the heap whose thread was last given the serial range of
+ * `serial` (0 if none ever was), for naming a local of another heap. */
+TT_HIDDEN uint32_t tt__serial_heap(uint32_t serial);
+/* A thread freed: its serial range (t->index) may go to another thread. */
+TT_HIDDEN void tt__serial_range_drop(uint32_t index);
 
 /* thread_exit.c */
 /* Open: the heap's anchor (and the process-wide key, once). Reports. */

@@ -17,6 +17,54 @@
  * entry). initial-exec: a library loaded with the program; glibc keeps
  * room for a few such bytes in libraries loaded later. */
 static _Thread_local char self_token __attribute__((tls_model("initial-exec")));
+/* ---- frame serial ranges ----
+ *
+ * A thread's frame serials start at index << 20, in a range of its own
+ * among all the threads attached in the process, whatever their heap: a
+ * local of another thread (of this heap or another) then matches none of
+ * this thread's slots. Ranges are handed out round-robin, skipping those
+ * in use, so a range is reused only after every other one was; range 0 is
+ * never used (serial 0 is no serial). Past RANGES - 1 threads attached at
+ * once, ranges are shared and the check is no longer a guarantee.
+ * range_heap keeps the id of the heap whose thread last had each range,
+ * for naming a local of another heap (checked mode, frame.c). */
+#define RANGE_SHIFT 20
+#define RANGES (1u << (32 - RANGE_SHIFT))
+
+static pthread_mutex_t range_lock = PTHREAD_MUTEX_INITIALIZER;
+static uint32_t range_users[RANGES]; /* threads attached with each range */
+static uint32_t range_next = 1;
+static uint32_t range_heap[RANGES];  /* atomic */
+
+static uint32_t range_take(const tt_heap *h)
+{
+    pthread_mutex_lock(&range_lock);
+    uint32_t r = range_next;
+    for (uint32_t k = 0; k < RANGES - 1; k++) {
+        uint32_t c = 1 + (range_next - 1 + k) % (RANGES - 1);
+        if (range_users[c] == 0) {
+            r = c;
+            break;
+        }
+    }
+    range_users[r] += 1;
+    range_next = 1 + r % (RANGES - 1);
+    __atomic_store_n(&range_heap[r], h->id, __ATOMIC_RELAXED);
+    pthread_mutex_unlock(&range_lock);
+    return r;
+}
+
+void tt__serial_range_drop(uint32_t r)
+{
+    pthread_mutex_lock(&range_lock);
+    if (range_users[r]) range_users[r] -= 1;
+    pthread_mutex_unlock(&range_lock);
+}
+
+uint32_t tt__serial_heap(uint32_t serial)
+{
+    return __atomic_load_n(&range_heap[serial >> RANGE_SHIFT], __ATOMIC_RELAXED);
+}
 
 tt_heap *tt__enter(tt_thread *t, const char *file, int line, int *code)
 {
@@ -138,11 +186,10 @@ tt_thread *tt__thread_attach(tt_heap *h, bool internal, const char *file, int li
         return NULL;
     }
     /* Each thread's frame serials start in a range of their own, so that a
-     * local handed to another thread matches none of that thread's slots,
-     * and checked mode can name the thread it belongs to. */
-    t->index = (uint32_t)++h->attach_count;
-    uint32_t base = t->index << 20;
-    if (base == 0) base = 1;
+     * local handed to another thread (of any heap) matches none of that
+     * thread's slots, and checked mode can name the thread it belongs to. */
+    t->index = range_take(h);
+    uint32_t base = t->index << RANGE_SHIFT;
     /* The base frame: never popped, no escape slot. */
     t->f.frames[0] = (struct tt__frame_rec){.saved_top = 0,
                                             .limit = h->cfg.base_frame_capacity,

@@ -1040,8 +1040,41 @@ static void test_no_thread(void)
     CHECK_DIES(bad_wtable_count, NULL, "bad-wtable");
 }
 
+/* Handles of heap A used through a thread of heap B: every heap's first
+ * global, weak reference and base-frame local share index, slot and
+ * place, so only the heap tag and the process-wide serial ranges tell. */
+static void global_other_heap(void *arg)
+{
+    (void)arg;
+    tt_thread *ta = attach(open_checked()), *tb = attach(open_checked());
+    tt_global g = tt_global_new(ta, TT_NULL);
+    (void)tt_global_new(tb, TT_NULL);
+    DEATH_LINE(); tt_global_get(tb, g);
+}
+
+static void weak_other_heap(void *arg)
+{
+    (void)arg;
+    tt_thread *ta = attach(open_checked()), *tb = attach(open_checked());
+    tt_local la = tt_local_new(ta, tt_alloc(ta, &pair_type));
+    tt_weak w = tt_weak_new(ta, tt_local_get(ta, la));
+    DEATH_LINE(); tt_weak_get(tb, w);
+}
+
+static void local_other_heap(void *arg)
+{
+    (void)arg;
+    tt_thread *ta = attach(open_checked()), *tb = attach(open_checked());
+    tt_local la = tt_local_new(ta, tt_alloc(ta, &pair_type));
+    (void)tt_local_new(tb, tt_alloc(tb, &pair_type));
+    DEATH_LINE(); tt_local_get(tb, la);
+}
+
 static void test_weak_things(void)
 {
+    CHECK_DIES(global_other_heap, NULL, "global-other-heap");
+    CHECK_DIES(weak_other_heap, NULL, "weak-other-heap");
+    CHECK_DIES(local_other_heap, NULL, "local-other-heap");
     CHECK_DIES(not_ephemeron, NULL, "not-ephemeron");
     CHECK_DIES(guardian_other_heap, NULL, "guardian-other-heap");
     CHECK_DIES(wtable_other_heap, NULL, "wtable-other-heap");

@@ -107,6 +107,8 @@ static tt_ref new_pair(uint64_t v)
     return r;
 }
 
+static uint64_t value_of(tt_ref r) { return tt_is_null(r) ? UINT64_MAX : TT_PTR(struct pair, r)->v; }
+
 static void test_local_after_pop(void)
 {
     open_heap();
@@ -752,7 +754,7 @@ static void other_heap_case(int checked)
     tt_heap_close(hb);
 }
 
-static void test_other_heap(void)
+static void test_other_heap_tables(void)
 {
     other_heap_case(1);
     other_heap_case(0);
@@ -792,6 +794,148 @@ static void test_heap_queries_closed(void)
     CHECK_EQU(st.collections, 0);
     CHECK_EQ(rec.calls, 0);
     tt_clear_error();
+}
+
+/* Handles of heap A used through a thread of heap B. Each heap's first
+ * global, weak reference and base-frame local take the same index or slot
+ * as the other's, so only the heap tag (handles) and the process-wide
+ * serial ranges (locals) tell them apart: without them, B's own handle
+ * would be read or changed. */
+static void test_other_heap_handles(void)
+{
+    open_heap(); /* A: h, t */
+    tt_heap *hb = open_recording();
+    REQUIRE(hb != NULL);
+    tt_thread *tb = tt_thread_attach(hb);
+    REQUIRE(tb != NULL);
+    tt_local la = tt_local_new(t, new_pair(1));
+    tt_global ga = tt_global_new(t, tt_local_get(t, la));
+    tt_weak wa = tt_weak_new(t, tt_local_get(t, la));
+    tt_ref ob = tt_alloc(tb, &pair_type);
+    REQUIRE(!tt_is_null(ob));
+    TT_PTR(struct pair, ob)->v = 2;
+    tt_local lb = tt_local_new(tb, ob);
+    tt_global gb = tt_global_new(tb, ob);
+    tt_weak wb = tt_weak_new(tb, ob);
+    CHECK((uint32_t)la.bits == (uint32_t)lb.bits); /* the same slot */
+    CHECK_EQ(rec.calls, 0);
+
+    int line = __LINE__; tt_ref r = tt_global_get(tb, ga);
+    CHECK(tt_is_null(r));
+    CHECK_REPORT("global-other-heap", TT_ESTALE, line);
+    line = __LINE__; int rc = tt_global_set(tb, ga, TT_NULL);
+    CHECK_EQ(rc, TT_ESTALE);
+    CHECK_REPORT("global-other-heap", TT_ESTALE, line);
+    line = __LINE__; rc = tt_global_free(tb, ga);
+    CHECK_EQ(rc, TT_ESTALE);
+    CHECK_REPORT("global-other-heap", TT_ESTALE, line);
+
+    line = __LINE__; r = tt_weak_get(tb, wa);
+    CHECK(tt_is_null(r));
+    CHECK_REPORT("weak-other-heap", TT_ESTALE, line);
+    line = __LINE__; rc = tt_weak_free(tb, wa);
+    CHECK_EQ(rc, TT_ESTALE);
+    CHECK_REPORT("weak-other-heap", TT_ESTALE, line);
+
+    line = __LINE__; r = tt_local_get(tb, la);
+    CHECK(tt_is_null(r));
+    CHECK_REPORT("local-other-heap", TT_ESTALE, line);
+    line = __LINE__; rc = tt_local_set(tb, la, TT_NULL);
+    CHECK_EQ(rc, TT_ESTALE);
+    CHECK_REPORT("local-other-heap", TT_ESTALE, line);
+    /* a local of a pushed frame, and as the escape of B's frame */
+    tt_frame fa = tt_frame_push(t, 1);
+    tt_frame fb = tt_frame_push(tb, 1);
+    tt_local la2 = tt_local_new(t, tt_local_get(t, la));
+    tt_local lb2 = tt_local_new(tb, ob);
+    CHECK((uint32_t)la2.bits == (uint32_t)lb2.bits);
+    line = __LINE__; r = tt_local_get(tb, la2);
+    CHECK(tt_is_null(r));
+    CHECK_REPORT("local-other-heap", TT_ESTALE, line);
+    line = __LINE__; tt_local e = tt_frame_pop(tb, fb, la2);
+    CHECK(tt_local_is_null(e));
+    CHECK_REPORT("local-other-heap", TT_ESTALE, line);
+    CHECK(tt_local_is_null(tt_frame_pop(tb, fb, TT_NO_LOCAL)));
+    CHECK(tt_local_is_null(tt_frame_pop(t, fa, TT_NO_LOCAL)));
+
+    /* Nothing changed, and each heap's own handles work without a report. */
+    CHECK_EQU(value_of(tt_global_get(t, ga)), 1);
+    CHECK_EQU(value_of(tt_weak_get(t, wa)), 1);
+    CHECK_EQU(value_of(tt_local_get(t, la)), 1);
+    CHECK_EQU(value_of(tt_global_get(tb, gb)), 2);
+    CHECK_EQU(value_of(tt_weak_get(tb, wb)), 2);
+    CHECK_EQU(value_of(tt_local_get(tb, lb)), 2);
+    CHECK_EQ(tt_global_set(tb, gb, tt_local_get(tb, lb)), TT_OK);
+    CHECK_EQ(tt_global_free(t, ga), TT_OK);
+    CHECK_EQ(tt_weak_free(t, wa), TT_OK);
+    CHECK_EQ(tt_global_free(tb, gb), TT_OK);
+    CHECK_EQ(tt_weak_free(tb, wb), TT_OK);
+    /* freed, a handle of A is stale for A, still of another heap for B */
+    line = __LINE__; r = tt_global_get(t, ga);
+    CHECK_REPORT("global-after-free", TT_ESTALE, line);
+    line = __LINE__; r = tt_global_get(tb, ga);
+    CHECK_REPORT("global-other-heap", TT_ESTALE, line);
+    /* the null handle (tag 0, no heap's) is no other heap's handle */
+    line = __LINE__; r = tt_global_get(tb, (tt_global){0});
+    CHECK_REPORT("global-after-free", TT_ESTALE, line);
+    line = __LINE__; rc = tt_weak_free(tb, (tt_weak){0});
+    CHECK_REPORT("weak-double-free", TT_ESTALE, line);
+    (void)r;
+    CHECK_EQ(rec.calls, 0);
+    tt_thread_detach(tb);
+    tt_heap_close(hb);
+    close_heap();
+}
+
+/* Many heaps and threads at once: every heap's own handles and locals are
+ * valid through its own thread (no false other-heap report), and each
+ * heap's handles are refused by every other heap. */
+static void test_other_heap_many(void)
+{
+    enum { N = 12 };
+    tt_heap *hs[N];
+    tt_thread *ts[N];
+    tt_global gs[N];
+    tt_weak ws[N];
+    tt_local ls[N];
+    memset(&rec, 0, sizeof rec);
+    for (int i = 0; i < N; i++) {
+        hs[i] = open_recording();
+        REQUIRE(hs[i] != NULL);
+        ts[i] = tt_thread_attach(hs[i]);
+        REQUIRE(ts[i] != NULL);
+        tt_ref o = tt_alloc(ts[i], &pair_type);
+        REQUIRE(!tt_is_null(o));
+        TT_PTR(struct pair, o)->v = (uint64_t)i;
+        ls[i] = tt_local_new(ts[i], o);
+        gs[i] = tt_global_new(ts[i], o);
+        ws[i] = tt_weak_new(ts[i], o);
+    }
+    for (int i = 0; i < N; i++)
+        for (int j = 0; j < N; j++) {
+            if (i == j) {
+                CHECK_EQU(value_of(tt_global_get(ts[j], gs[i])), (uint64_t)i);
+                CHECK_EQU(value_of(tt_weak_get(ts[j], ws[i])), (uint64_t)i);
+                CHECK_EQU(value_of(tt_local_get(ts[j], ls[i])), (uint64_t)i);
+                CHECK_EQ(rec.calls, 0);
+                continue;
+            }
+            CHECK(tt_is_null(tt_global_get(ts[j], gs[i])));
+            CHECK_STREQ(rec.what, "global-other-heap");
+            CHECK(tt_is_null(tt_weak_get(ts[j], ws[i])));
+            CHECK_STREQ(rec.what, "weak-other-heap");
+            CHECK(tt_is_null(tt_local_get(ts[j], ls[i])));
+            CHECK_STREQ(rec.what, "local-other-heap");
+            CHECK_EQ(rec.calls, 3);
+            memset(&rec, 0, sizeof rec);
+        }
+    for (int i = 0; i < N; i++) {
+        CHECK_EQ(tt_global_free(ts[i], gs[i]), TT_OK);
+        CHECK_EQ(tt_weak_free(ts[i], ws[i]), TT_OK);
+        tt_thread_detach(ts[i]);
+        tt_heap_close(hs[i]);
+    }
+    CHECK_EQ(rec.calls, 0);
 }
 
 /* Without a handler, the default one is tt_misuse_abort: see
@@ -843,7 +987,9 @@ int main(void)
     RUN(test_query_sites);
     RUN(test_not_ephemeron);
     RUN(test_freed_tables);
-    RUN(test_other_heap);
+    RUN(test_other_heap_tables);
     RUN(test_heap_queries_closed);
+    RUN(test_other_heap_handles);
+    RUN(test_other_heap_many);
     return tt_test_done();
 }

@@ -573,6 +573,97 @@ static void test_stale_weaks_unchecked(void)
 }
 
 /* Locals are roots during collections triggered by allocation. */
+/* Handles and locals of heap A used through a thread of heap B fail with
+ * TT_ESTALE, without checked mode too, and change nothing: each heap's
+ * first global, weak reference and base-frame local have the same index or
+ * slot, which B would otherwise read or change (test_misuse.c checks the
+ * reports of checked mode). */
+static void test_other_heap_unchecked(void)
+{
+    open_mode(TT_CHECKED_OFF);
+    tt_heap *hb = tt_test_open(TT_CHECKED_OFF);
+    REQUIRE(hb != NULL);
+    tt_thread *tb = tt_thread_attach(hb);
+    REQUIRE(tb != NULL);
+    tt_local la = tt_local_new(t, new_pair(1));
+    tt_global ga = tt_global_new(t, tt_local_get(t, la));
+    tt_weak wa = tt_weak_new(t, tt_local_get(t, la));
+    tt_ref ob = tt_alloc(tb, &pair_type);
+    REQUIRE(!tt_is_null(ob));
+    TT_PTR(struct pair, ob)->v = 2;
+    tt_local lb = tt_local_new(tb, ob);
+    tt_global gb = tt_global_new(tb, ob);
+    tt_weak wb = tt_weak_new(tb, ob);
+    CHECK((uint32_t)la.bits == (uint32_t)lb.bits);
+    tt_clear_error();
+    CHECK(tt_is_null(tt_global_get(tb, ga)));
+    CHECK_ERR(TT_ESTALE);
+    CHECK_CONTAINS(tt_last_error()->message, "another heap");
+    tt_clear_error();
+    CHECK_EQ(tt_global_set(tb, ga, TT_NULL), TT_ESTALE);
+    CHECK_EQ(tt_global_free(tb, ga), TT_ESTALE);
+    tt_clear_error();
+    CHECK(tt_is_null(tt_weak_get(tb, wa)));
+    CHECK_ERR(TT_ESTALE);
+    CHECK_CONTAINS(tt_last_error()->message, "another heap");
+    CHECK_EQ(tt_weak_free(tb, wa), TT_ESTALE);
+    tt_clear_error();
+    CHECK(tt_is_null(tt_local_get(tb, la)));
+    CHECK_ERR(TT_ESTALE);
+    CHECK_EQ(tt_local_set(tb, la, TT_NULL), TT_ESTALE);
+    tt_frame fa = tt_frame_push(t, 1);
+    tt_frame fb = tt_frame_push(tb, 1);
+    tt_local la2 = tt_local_new(t, new_pair(3));
+    tt_local lb2 = tt_local_new(tb, TT_NULL);
+    CHECK((uint32_t)la2.bits == (uint32_t)lb2.bits);
+    tt_clear_error();
+    CHECK(tt_is_null(tt_local_get(tb, la2)));
+    CHECK_ERR(TT_ESTALE);
+    tt_frame_pop(tb, fb, TT_NO_LOCAL);
+    tt_frame_pop(t, fa, TT_NO_LOCAL);
+    /* nothing changed */
+    CHECK_EQU(value_of(tt_global_get(t, ga)), 1);
+    CHECK_EQU(value_of(tt_weak_get(t, wa)), 1);
+    CHECK_EQU(value_of(tt_local_get(t, la)), 1);
+    CHECK_EQU(value_of(tt_global_get(tb, gb)), 2);
+    CHECK_EQU(value_of(tt_weak_get(tb, wb)), 2);
+    CHECK_EQU(value_of(tt_local_get(tb, lb)), 2);
+    CHECK_EQ(tt_global_free(t, ga), TT_OK);
+    CHECK_EQ(tt_weak_free(t, wa), TT_OK);
+    CHECK_EQ(tt_global_free(tb, gb), TT_OK);
+    CHECK_EQ(tt_weak_free(tb, wb), TT_OK);
+    tt_thread_detach(tb);
+    tt_heap_close(hb);
+    close_heap();
+}
+
+/* Frame serial ranges are unique among the threads attached in the
+ * process: however many threads of any heap attach and detach meanwhile
+ * (more than there are ranges), none gets the range of a thread still
+ * attached, so that thread's locals validate on no other thread. */
+static void test_serial_ranges_unique(void)
+{
+    open_mode(TT_CHECKED_OFF);
+    tt_heap *hb = tt_test_open(TT_CHECKED_OFF);
+    REQUIRE(hb != NULL);
+    tt_local la = tt_local_new(t, new_pair(1));
+    int matched = 0;
+    for (int i = 0; i < 4200; i++) {
+        tt_thread *u = tt_thread_attach(i % 2 ? h : hb);
+        REQUIRE(u != NULL);
+        tt_local lu = tt_local_new(u, TT_NULL);
+        CHECK((uint32_t)lu.bits == (uint32_t)la.bits);
+        tt_clear_error();
+        (void)tt_local_get(u, la);
+        if (tt_last_error()->code != TT_ESTALE) matched++;
+        tt_thread_detach(u);
+    }
+    CHECK_EQ(matched, 0);
+    CHECK_EQU(value_of(tt_local_get(t, la)), 1);
+    tt_heap_close(hb);
+    close_heap();
+}
+
 static void test_locals_root_during_allocation(void)
 {
     tt_config cfg;
@@ -616,5 +707,7 @@ int main(void)
     RUN(test_weak_chain);
     RUN(test_stale_weaks_unchecked);
     RUN(test_locals_root_during_allocation);
+    RUN(test_other_heap_unchecked);
+    RUN(test_serial_ranges_unique);
     return tt_test_done();
 }

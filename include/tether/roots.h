@@ -15,7 +15,9 @@
  * carry an index and a serial or generation, so a handle used after its
  * frame popped or after it was freed is detected: in checked mode it is
  * reported as misuse; otherwise the call fails with TT_ESTALE and returns
- * TT_NULL. A zeroed handle is the null handle and is always invalid.
+ * TT_NULL. So is a handle of another heap (globals and weak references
+ * carry their heap's tag; frame serials are unique in the process). A
+ * zeroed handle is the null handle and is always invalid.
  */
 #ifndef TETHER_ROOTS_H
 #define TETHER_ROOTS_H
@@ -36,10 +38,10 @@ typedef struct tt_local {
     uint64_t bits; /* serial << 32 | slot */
 } tt_local;
 typedef struct tt_global {
-    uint64_t bits; /* generation << 32 | (index + 1) */
+    uint64_t bits; /* generation << 32 | heap tag << 24 | index */
 } tt_global;
 typedef struct tt_weak {
-    uint64_t bits; /* generation << 32 | (index + 1) */
+    uint64_t bits; /* generation << 32 | heap tag << 24 | index */
 } tt_weak;
 
 #define TT_NO_LOCAL ((tt_local){0})
