@@ -198,11 +198,39 @@ static const char *kind_name(int kind)
     return kind == TT_STATIC_KIND_FN ? "a function" : kind == TT_STATIC_KIND_DATA ? "data" : "an object";
 }
 
+/* The process's handler for failed lookups (NULL: none, the status
+ * alone), under misuse_lock. */
+static pthread_mutex_t misuse_lock = PTHREAD_MUTEX_INITIALIZER;
+static tt_misuse_handler misuse_fn;
+static void *misuse_ctx;
+
+void tt_static_set_misuse_handler(tt_misuse_handler fn, void *ctx)
+{
+    pthread_mutex_lock(&misuse_lock);
+    misuse_fn = fn;
+    misuse_ctx = fn ? ctx : NULL;
+    pthread_mutex_unlock(&misuse_lock);
+}
+
+/* A failed lookup, already in the last error: to the handler, if any. */
+static void lookup_misuse(const char *what, const char *file, int line)
+{
+    pthread_mutex_lock(&misuse_lock);
+    tt_misuse_handler fn = misuse_fn;
+    void *ctx = misuse_ctx;
+    pthread_mutex_unlock(&misuse_lock);
+    if (!fn) return;
+    const tt_error *e = tt_last_error();
+    char message[sizeof e->message + 64];
+    snprintf(message, sizeof message, "%s at %s:%d: %s", what, file ? file : "?", line, e->message);
+    tt_misuse m = {e->code, what, file, line, message};
+    fn(&m, ctx);
+}
+
 /* Why looking up k (whose slot word is w, 0 if none) for `expected` and,
  * if want_kind is not 0, that kind, failed. */
-static __attribute__((noinline)) void lookup_failed(tt_static_key k, uintptr_t w,
-                                                    tt_type_tag expected, int want_kind,
-                                                    const char *file, int line)
+static void explain_failure(tt_static_key k, uintptr_t w, tt_type_tag expected, int want_kind,
+                            const char *file, int line)
 {
     char kt[TT_STATIC_KEY_TEXT];
     tt_static_key_to_text(k, kt);
@@ -250,6 +278,19 @@ static inline bool type_is(uintptr_t w, tt_type_tag expected)
     if (!w) return false;
     const struct stype *ty = type_of_id(ent_type(w));
     return ty->tag.lo == expected.lo && ty->tag.hi == expected.hi;
+}
+
+static __attribute__((noinline)) void lookup_failed(tt_static_key k, uintptr_t w,
+                                                    tt_type_tag expected, int want_kind,
+                                                    const char *file, int line)
+{
+    explain_failure(k, w, expected, want_kind, file, line);
+    int code = tt_last_error()->code;
+    const tt_static *e = ent_entry(w);
+    lookup_misuse(!e                           ? "static-unknown-key"
+                  : code == TT_ETYPE && !type_is(w, expected) ? "static-wrong-type"
+                                                              : "static-wrong-kind",
+                  file, line);
 }
 
 const tt_static *tt_static_lookup_at(tt_static_key k, tt_type_tag expected, const char *file,

@@ -1070,6 +1070,31 @@ static void local_other_heap(void *arg)
     DEATH_LINE(); tt_local_get(tb, la);
 }
 
+/* Failed static-table lookups with tt_misuse_abort as the table's misuse
+ * handler: fatal, named, at the caller's line. */
+static double death_pi = 3.14159;
+static TT_STATIC_DATA(death_pi_entry, "tether", "death", "pi", "double", &death_pi);
+
+static void static_wrong_type(void *arg)
+{
+    (void)arg;
+    tt_static_set_misuse_handler(tt_misuse_abort, NULL);
+    DEATH_LINE(); tt_static_lookup_data(tt_static_key_of(&death_pi_entry), tt_type_tag_for("int"));
+}
+
+static void static_unknown_key(void *arg)
+{
+    (void)arg;
+    tt_static_set_misuse_handler(tt_misuse_abort, NULL);
+    DEATH_LINE(); tt_static_lookup(tt_static_key_for("tether", "death", "nothing"), tt_type_tag_for("int"));
+}
+
+static void test_static_lookups(void)
+{
+    CHECK_DIES(static_wrong_type, NULL, "static-wrong-type");
+    CHECK_DIES(static_unknown_key, NULL, "static-unknown-key");
+}
+
 static void test_weak_things(void)
 {
     CHECK_DIES(global_other_heap, NULL, "global-other-heap");
@@ -1115,6 +1140,7 @@ int main(void)
     RUN(test_every_mode);
     RUN(test_no_thread);
     RUN(test_weak_things);
+    RUN(test_static_lookups);
     RUN(test_message_shape);
     return tt_test_done();
 }

@@ -245,6 +245,47 @@ static void test_registered_before_main(void)
     CHECK(tt_static_lookup(tt_static_key_of(&add_entry), int2) == &add_entry);
 }
 
+/* With a misuse handler set, failed lookups are also reported, named by
+ * what went wrong, at the caller's line, after the last error is set; a
+ * lookup that succeeds reports nothing, and without a handler nothing is
+ * reported. */
+static tt_test_report lookup_rep;
+static void record_lookup(const tt_misuse *m, void *ctx) { tt_test_report_add(&lookup_rep, m, ctx); }
+
+static void test_lookup_misuse_handler(void)
+{
+    memset(&lookup_rep, 0, sizeof lookup_rep);
+    tt_static_set_misuse_handler(record_lookup, &lookup_rep);
+    tt_type_tag dbl = tt_type_tag_for("double");
+    CHECK(tt_static_lookup_data(tt_static_key_of(&pi_entry), dbl) == &pi);
+    CHECK_EQ(lookup_rep.calls, 0);
+    int line = __LINE__; const tt_static *e = tt_static_lookup(tt_static_key_of(&pi_entry), tt_type_tag_for("int"));
+    CHECK(e == NULL);
+    CHECK_EQ(lookup_rep.calls, 1);
+    CHECK_STREQ(lookup_rep.what, "static-wrong-type");
+    CHECK_EQ(lookup_rep.code, TT_ETYPE);
+    CHECK_EQ(lookup_rep.line, line);
+    CHECK_STREQ(lookup_rep.file, __FILE__);
+    CHECK_CONTAINS(lookup_rep.message, "not the expected 'int'");
+    CHECK(lookup_rep.ctx == &lookup_rep);
+    line = __LINE__; tt_static_code c = tt_static_lookup_fn(tt_static_key_of(&pi_entry), dbl);
+    CHECK(c == NULL);
+    CHECK_STREQ(lookup_rep.what, "static-wrong-kind");
+    CHECK_EQ(lookup_rep.line, line);
+    line = __LINE__; void *d = tt_static_lookup_data(tt_static_key_for("demo", "math", "nothing"), dbl);
+    CHECK(d == NULL);
+    CHECK_STREQ(lookup_rep.what, "static-unknown-key");
+    CHECK_EQ(lookup_rep.code, TT_ENOTFOUND);
+    CHECK_EQ(lookup_rep.line, line);
+    CHECK_EQ(lookup_rep.calls, 3);
+    /* the status is still in the last error */
+    CHECK_ERR(TT_ENOTFOUND);
+    tt_static_set_misuse_handler(NULL, NULL);
+    CHECK(tt_static_lookup(tt_static_key_of(&pi_entry), tt_type_tag_for("int")) == NULL);
+    CHECK_EQ(lookup_rep.calls, 3);
+    tt_clear_error();
+}
+
 static void test_lookup_errors(void)
 {
     char text[TT_STATIC_KEY_TEXT];
@@ -812,6 +853,7 @@ int main(void)
     RUN(test_key_forms);
     RUN(test_registered_before_main);
     RUN(test_lookup_errors);
+    RUN(test_lookup_misuse_handler);
     RUN(test_enumeration);
     RUN(test_conflict_before_main);
     RUN(test_conflict_replace);

@@ -281,6 +281,20 @@ TT_API int tt_static_conflict_abort(const tt_static_conflict *c, void *ctx);
  * TT_STATIC_CONFLICT_HANDLER once per file. */
 TT_API void tt_static_set_conflict_handler(tt_static_conflict_fn fn, void *ctx);
 
+/* Set the process's handler for failed lookups (NULL, the default: none).
+ * The static table has no heap, so a failed tt_static_lookup,
+ * tt_static_lookup_fn or tt_static_lookup_data only returns NULL with the
+ * status and a message in the last error; with a handler, it also reports
+ * a misuse, after the last error is set: "static-unknown-key" (no entry
+ * has the key, or it was unregistered: TT_ENOTFOUND), "static-wrong-type"
+ * (the entry has another type: TT_ETYPE) or "static-wrong-kind" (the right
+ * type, but a function looked up as data or the reverse: TT_ETYPE), with
+ * the caller's file:line. tt_misuse_abort makes failed lookups fatal (a
+ * program whose keys must all resolve); a handler that returns lets the
+ * lookup return NULL as usual. The handler runs on the looking-up thread,
+ * with no lock held; it must not set the handler. Thread-safe. */
+TT_API void tt_static_set_misuse_handler(tt_misuse_handler fn, void *ctx);
+
 #define TT_STATIC_CONFLICT_HANDLER(fn, ctx)                                                  \
     __attribute__((constructor(101))) static void tt__static_set_handler(void)               \
     {                                                                                        \
