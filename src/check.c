@@ -116,30 +116,6 @@ const char *tt__object_problem(const tt_heap *h, uintptr_t p)
     return object_problem(h, p);
 }
 
-/* The slot of p in t's cache, the cache emptied first if a collection
- * has run since it was filled. Collections change `collections` only
- * with every attached thread stopped. */
-static uintptr_t *vcache_slot(tt_thread *t, uintptr_t p)
-{
-    uint64_t epoch = t->heap->st.collections;
-    if (t->vc_epoch != epoch) {
-        memset(t->vcache, 0, sizeof t->vcache);
-        t->vc_epoch = epoch;
-    }
-    return &t->vcache[((p >> 4) ^ (p >> 10)) & 63];
-}
-
-void tt__vcache_add(tt_thread *t, uintptr_t p) { *vcache_slot(t, p) = p; }
-
-const char *tt__object_problem_t(tt_thread *t, uintptr_t p)
-{
-    uintptr_t *slot = vcache_slot(t, p);
-    if (*slot == p && p) return NULL;
-    const char *why = tt__object_problem(t->heap, p);
-    if (!why) *slot = p;
-    return why;
-}
-
 int tt__check_resurrect(tt_thread *t, tt_ref val, const char *what, const char *file, int line)
 {
     if (!t->dying || val.bits != t->dying) return TT_OK;

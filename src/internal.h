@@ -604,7 +604,7 @@ TT_HIDDEN void tt__retire(tt_heap *h, void *desc);
 
 /* thread.c: entry check for out-of-line paths. Returns the heap, or NULL
  * after reporting a dead thread or heap (error code in *code). */
-TT_HIDDEN tt_heap *tt__enter(tt_thread *t, const char *file, int line, int *code);
+TT_HIDDEN tt_heap *tt__enter_fail(tt_thread *t, const char *file, int line, int *code);
 TT_HIDDEN void tt__thread_free(tt_thread *t, int reason);
 /* Attach the calling OS thread; `internal`: for tether's own use (close,
  * the finalizer thread), not recorded as the OS thread's attachment. */
@@ -689,6 +689,24 @@ static inline uint32_t tt__thread_state(const tt_thread *t)
     return __atomic_load_n(&t->state, __ATOMIC_SEQ_CST);
 }
 
+/* A byte per OS thread (thread.c): its address names the calling OS
+ * thread in one instruction, where pthread_self is a call. */
+TT_HIDDEN extern _Thread_local char tt__self_token __attribute__((tls_model("initial-exec")));
+
+/* The entry check of every out-of-line path taking a thread: t is a live
+ * thread and, in checked mode, belongs to the calling OS thread and is
+ * outside its foreign region. Its heap, or NULL with the misuse reported
+ * and *code set. Inline: checked mode sends every call through it. */
+static inline tt_heap *tt__enter(tt_thread *t, const char *file, int line, int *code)
+{
+    if (TT_LIKELY(t && t->f.sig == TT__THREAD_SIG &&
+                  (!t->f.checked || (t->owner_token == &tt__self_token &&
+                                     tt__thread_state(t) != TT__TS_FOREIGN))))
+        return t->heap;
+    return tt__enter_fail(t, file, line, code);
+}
+
+
 /* collect.c: a full collection on thread t, lock held. Returns false if
  * another thread's collection ran instead (t waited for it). */
 TT_HIDDEN bool tt__collect(tt_heap *h, tt_thread *t);
@@ -736,11 +754,34 @@ TT_HIDDEN void tt__verify_stopped(tt_heap *h);
 /* check.c */
 /* NULL if p is a live object of h; otherwise why not. Never faults. */
 TT_HIDDEN const char *tt__object_problem(const tt_heap *h, uintptr_t p);
-/* tt__object_problem for a check made by t: remembers the live objects
- * it finds (and tt__vcache_add the objects t allocates) until the next
- * collection, so checking the same object again costs a compare. */
-TT_HIDDEN const char *tt__object_problem_t(tt_thread *t, uintptr_t p);
-TT_HIDDEN void tt__vcache_add(tt_thread *t, uintptr_t p);
+/* The slot of p in t's cache of objects known live (checked mode), the
+ * cache emptied first if a collection has run since it was filled:
+ * collections change `collections` only with every attached thread
+ * stopped, and a collection ends what the cache proves. */
+static inline uintptr_t *tt__vcache_slot(tt_thread *t, uintptr_t p)
+{
+    uint64_t epoch = t->heap->st.collections;
+    if (TT_UNLIKELY(t->vc_epoch != epoch)) {
+        memset(t->vcache, 0, sizeof t->vcache);
+        t->vc_epoch = epoch;
+    }
+    return &t->vcache[((p >> 4) ^ (p >> 10)) & 63];
+}
+
+/* An object t allocated: live until the next collection. */
+static inline void tt__vcache_add(tt_thread *t, uintptr_t p) { *tt__vcache_slot(t, p) = p; }
+
+/* tt__object_problem for a check made by t, remembering the live objects
+ * it finds until the next collection, so that checking the same object
+ * again costs a compare. */
+static inline const char *tt__object_problem_t(tt_thread *t, uintptr_t p)
+{
+    uintptr_t *slot = tt__vcache_slot(t, p);
+    if (TT_LIKELY(*slot == p && p)) return NULL;
+    const char *why = tt__object_problem(t->heap, p);
+    if (!why) *slot = p;
+    return why;
+}
 /* Checked mode, forbid_resurrection: a misuse report if val is the dying
  * object of t's running cleanup, stored by `what` (a field, a global). */
 TT_HIDDEN int tt__check_resurrect(tt_thread *t, tt_ref val, const char *what, const char *file,

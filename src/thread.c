@@ -16,7 +16,7 @@
  * instruction, where pthread_self is a call (checked mode asks on every
  * entry). initial-exec: a library loaded with the program; glibc keeps
  * room for a few such bytes in libraries loaded later. */
-static _Thread_local char self_token __attribute__((tls_model("initial-exec")));
+_Thread_local char tt__self_token __attribute__((tls_model("initial-exec")));
 /* ---- frame serial ranges ----
  *
  * A thread's frame serials start at index << 20, in a range of its own
@@ -66,7 +66,8 @@ uint32_t tt__serial_heap(uint32_t serial)
     return __atomic_load_n(&range_heap[serial >> RANGE_SHIFT], __ATOMIC_RELAXED);
 }
 
-tt_heap *tt__enter(tt_thread *t, const char *file, int line, int *code)
+/* tt__enter's checks, made again to report what failed (internal.h). */
+tt_heap *tt__enter_fail(tt_thread *t, const char *file, int line, int *code)
 {
     if (!t) {
         *code = tt__fail(TT_EINVAL, file, line, "null thread");
@@ -92,7 +93,7 @@ tt_heap *tt__enter(tt_thread *t, const char *file, int line, int *code)
     }
     if (TT_UNLIKELY(t->f.checked)) {
         tt_heap *h = t->heap;
-        if (t->owner_token != &self_token) {
+        if (t->owner_token != &tt__self_token) {
             *code = tt__misuse(h, TT_ESTATE, "wrong-thread", file, line,
                                "thread attached at %s:%d used from another OS thread: a tt_thread "
                                "belongs to the OS thread that attached it",
@@ -170,7 +171,7 @@ tt_thread *tt__thread_attach(tt_heap *h, bool internal, const char *file, int li
     t->file = file;
     t->line = line;
     t->owner = pthread_self();
-    t->owner_token = &self_token;
+    t->owner_token = &tt__self_token;
     t->internal = internal;
     /* Held before linking: an OS thread's attachments are always known to
      * its exit. A hold left by a failed attach is harmless. */
