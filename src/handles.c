@@ -76,7 +76,7 @@ void tt__htable_each(struct tt__htable *tb, void (*fn)(tt_heap *, struct tt__hsl
  * with the handle's generation. A handle of another heap (another tag)
  * leaves bits at or above TT__HTAG_SHIFT in idx, past any table; so does
  * the null handle, whose tag is 0. */
-static struct tt__hslot *lookup(const struct tt__htable *tb, uint64_t bits)
+static inline struct tt__hslot *lookup(const struct tt__htable *tb, uint64_t bits)
 {
     uint32_t idx = (uint32_t)bits ^ tb->tag;
     if (idx >= (nsegs(tb) << TT__HSEG_SHIFT)) return NULL;
@@ -157,8 +157,10 @@ uint64_t tt__handles_in_use(tt_heap *h, unsigned kind)
     return n > 0 ? (uint64_t)n : 0;
 }
 
-static uint64_t handle_new(tt_thread *t, struct tt__htable *tb, const struct kind *k, tt_ref r,
-                           const char *file, int line)
+static inline __attribute__((always_inline)) uint64_t handle_new(tt_thread *t,
+                                                                 struct tt__htable *tb,
+                                                                 const struct kind *k, tt_ref r,
+                                                                 const char *file, int line)
 {
     int code;
     tt_heap *h = tt__enter(t, file, line, &code);
@@ -195,43 +197,51 @@ static uint64_t handle_new(tt_thread *t, struct tt__htable *tb, const struct kin
     return ((uint64_t)gen << 32) | tb->tag | idx;
 }
 
-static struct tt__hslot *handle_use(tt_thread *t, struct tt__htable *tb, const struct kind *k,
-                                    uint64_t bits, bool freeing, const char *file, int line,
-                                    int *code)
+/* Why bits names no slot in use of tb: report it (cold). */
+static __attribute__((noinline, cold)) int stale_handle(tt_heap *h, const struct tt__htable *tb,
+                                                       const struct kind *k, uint64_t bits,
+                                                       bool freeing, const char *file, int line)
+{
+    uint32_t tag = tag_of(bits);
+    if (tag != 0 && tag << TT__HTAG_SHIFT != tb->tag) {
+        if (h->checked)
+            return tt__misuse(h, TT_ESTALE, k->other, file, line,
+                              "%s %#llx was made by another heap (its tag is %u, this heap's "
+                              "%u): a handle is used only through threads of its own heap",
+                              k->name, (unsigned long long)bits, tag, tb->tag >> TT__HTAG_SHIFT);
+        return tt__fail(TT_ESTALE, file, line, "%s handle %#llx of another heap", k->name,
+                        (unsigned long long)bits);
+    }
+    const char *what = freeing ? k->twice : k->after;
+    if (h->checked)
+        return tt__misuse(h, TT_ESTALE, what, file, line, "%s %#llx %s", k->name,
+                          (unsigned long long)bits,
+                          bits == 0 ? "is the null handle"
+                          : freeing ? "was freed already"
+                                    : "was used after it was freed");
+    return tt__fail(TT_ESTALE, file, line, "stale %s handle %#llx", k->name,
+                    (unsigned long long)bits);
+}
+
+/* The slot in use that bits names, or NULL with the misuse reported.
+ * Inline in every handle call: a handle's whole cost is a few loads. */
+static inline __attribute__((always_inline)) struct tt__hslot *
+handle_use(tt_thread *t, struct tt__htable *tb, const struct kind *k, uint64_t bits, bool freeing,
+           const char *file, int line, int *code)
 {
     tt_heap *h = tt__enter(t, file, line, code);
     if (!h) return NULL;
     struct tt__hslot *s = lookup(tb, bits);
-    if (s) return s;
-    uint32_t tag = tag_of(bits);
-    if (tag != 0 && tag << TT__HTAG_SHIFT != tb->tag) {
-        if (h->checked)
-            *code = tt__misuse(h, TT_ESTALE, k->other, file, line,
-                               "%s %#llx was made by another heap (its tag is %u, this heap's "
-                               "%u): a handle is used only through threads of its own heap",
-                               k->name, (unsigned long long)bits, tag,
-                               tb->tag >> TT__HTAG_SHIFT);
-        else
-            *code = tt__fail(TT_ESTALE, file, line, "%s handle %#llx of another heap", k->name,
-                             (unsigned long long)bits);
-        return NULL;
-    }
-    const char *what = freeing ? k->twice : k->after;
-    if (h->checked)
-        *code = tt__misuse(h, TT_ESTALE, what, file, line, "%s %#llx %s", k->name,
-                           (unsigned long long)bits,
-                           bits == 0 ? "is the null handle"
-                           : freeing ? "was freed already"
-                                     : "was used after it was freed");
-    else
-        *code = tt__fail(TT_ESTALE, file, line, "stale %s handle %#llx", k->name,
-                         (unsigned long long)bits);
+    if (TT_LIKELY(s != NULL)) return s;
+    *code = stale_handle(h, tb, k, bits, freeing, file, line);
     return NULL;
 }
 
 /* Free the slot s that handle_use found for bits. */
-static int free_slot(tt_thread *t, struct tt__htable *tb, const struct kind *k, uint64_t bits,
-                     struct tt__hslot *s, const char *file, int line)
+static inline __attribute__((always_inline)) int free_slot(tt_thread *t, struct tt__htable *tb,
+                                                          const struct kind *k, uint64_t bits,
+                                                          struct tt__hslot *s, const char *file,
+                                                          int line)
 {
     int code;
     /* Of two threads freeing the same handle at once, one wins the slot;
@@ -255,8 +265,10 @@ static int free_slot(tt_thread *t, struct tt__htable *tb, const struct kind *k, 
     return TT_OK;
 }
 
-static int handle_free(tt_thread *t, struct tt__htable *tb, const struct kind *k, uint64_t bits,
-                       const char *file, int line)
+static inline __attribute__((always_inline)) int handle_free(tt_thread *t,
+                                                            struct tt__htable *tb,
+                                                            const struct kind *k, uint64_t bits,
+                                                            const char *file, int line)
 {
     int code;
     struct tt__hslot *s = handle_use(t, tb, k, bits, true, file, line, &code);
