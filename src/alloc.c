@@ -97,8 +97,9 @@ tt_ref tt__alloc_slow(tt_thread *t, const tt_type *ty, size_t n, int is_array, c
      * current run and registers nothing touches only the thread's own
      * buffer, as the inline path does: no lock. */
     if (bytes < TT__LARGE_MIN && !ty->finalize) {
-        uint32_t slot = tt__class_size[tt__class_of(bytes)];
-        struct tt__alloc_buf *b = &t->f.buf[tt__class_of(bytes)];
+        uint32_t cls = tt__class_of(bytes);
+        uint32_t slot = tt__class_size[cls];
+        struct tt__alloc_buf *b = &t->f.buf[cls];
         if (b->limit - b->cursor >= slot) {
             uintptr_t p = b->cursor;
             b->cursor = p + slot;

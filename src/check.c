@@ -116,9 +116,8 @@ const char *tt__object_problem(const tt_heap *h, uintptr_t p)
     return object_problem(h, p);
 }
 
-int tt__check_resurrect(tt_thread *t, tt_ref val, const char *what, const char *file, int line)
+int tt__resurrect_report(tt_thread *t, tt_ref val, const char *what, const char *file, int line)
 {
-    if (!t->dying || val.bits != t->dying) return TT_OK;
     tt_heap *h = t->heap;
     return tt__misuse(h, TT_ESTATE, "resurrection", file, line,
                       "%s of the '%s' at %p, whose cleanup (registered at %s:%d) is running: "

@@ -784,8 +784,14 @@ static inline const char *tt__object_problem_t(tt_thread *t, uintptr_t p)
 }
 /* Checked mode, forbid_resurrection: a misuse report if val is the dying
  * object of t's running cleanup, stored by `what` (a field, a global). */
-TT_HIDDEN int tt__check_resurrect(tt_thread *t, tt_ref val, const char *what, const char *file,
-                                  int line);
+TT_HIDDEN int tt__resurrect_report(tt_thread *t, tt_ref val, const char *what, const char *file,
+                                   int line);
+static inline int tt__check_resurrect(tt_thread *t, tt_ref val, const char *what,
+                                      const char *file, int line)
+{
+    if (TT_LIKELY(!t->dying || val.bits != t->dying)) return TT_OK;
+    return tt__resurrect_report(t, val, what, file, line);
+}
 /* cleanup.c: the site of the cleanup of obj that runs next (checked
  * mode), or NULL. */
 TT_HIDDEN const struct tt__site *tt__cleanup_next_site(tt_heap *h, uintptr_t obj);
