@@ -142,6 +142,17 @@ int tt_ephemeron_set_value_at(tt_thread *t, tt_ref e, tt_ref value, const char *
     if (!p) return code;
     if (!p->key.bits)
         return tt__fail(TT_ESTATE, file, line, "tt_ephemeron_set_value: the key died");
+    tt_heap *h = t->heap;
+    if (h->checked && value.bits) {
+        const char *why = tt__object_problem(h, value.bits);
+        if (why)
+            return tt__misuse(h, TT_EINVAL, "handle-not-object", file, line,
+                              "tt_ephemeron_set_value of %p, which is not a live object of this "
+                              "heap: %s",
+                              (void *)value.bits, why);
+        if ((code = tt__check_resurrect(t, value, "tt_ephemeron_set_value", file, line)) != TT_OK)
+            return code;
+    }
     p->value = value;
     return TT_OK;
 }

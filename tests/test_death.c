@@ -526,6 +526,16 @@ static void ephemeron_not_object(void *arg)
     DEATH_LINE(); tt_ephemeron_new(t, tt_local_get(t, key), (tt_ref){(uintptr_t)&fake[1]});
 }
 
+static void ephemeron_set_not_object(void *arg)
+{
+    (void)arg;
+    static uint64_t fake[4];
+    tt_thread *t = attach(open_checked());
+    tt_local key = tt_local_new(t, tt_alloc(t, &pair_type));
+    tt_local e = tt_local_new(t, tt_ephemeron_new(t, tt_local_get(t, key), TT_NULL));
+    DEATH_LINE(); tt_ephemeron_set_value(t, tt_local_get(t, e), (tt_ref){(uintptr_t)&fake[1]});
+}
+
 static void wtable_put_not_object(void *arg)
 {
     (void)arg;
@@ -950,6 +960,7 @@ static void test_handles(void)
     CHECK_DIES(weak_new_not_object, NULL, "handle-not-object");
     CHECK_DIES(weak_new_cb_not_object, NULL, "handle-not-object");
     CHECK_DIES(ephemeron_not_object, NULL, "handle-not-object");
+    CHECK_DIES(ephemeron_set_not_object, NULL, "handle-not-object");
     CHECK_DIES(wtable_put_not_object, NULL, "handle-not-object");
     CHECK_DIES(wtable_freed, NULL, "bad-wtable");
 }

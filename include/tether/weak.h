@@ -63,8 +63,11 @@ TT_API tt_ref tt_ephemeron_value_at(tt_thread *t, tt_ref e, const char *file, in
 
 /* Replace the value (the key is fixed). TT_OK; TT_EINVAL as for
  * tt_ephemeron_key ("not-ephemeron"); TT_ESTATE if the key died (the value
- * is not set). value is not validated: pass TT_NULL or a live object of
- * this heap. */
+ * is not set). value must be TT_NULL or a live object of this heap:
+ * checked mode reports anything else as "handle-not-object" (TT_EINVAL,
+ * nothing set), and with cfg.forbid_resurrection a queued cleanup's own
+ * dead object as "resurrection"; without checked mode it is not
+ * validated. */
 #define tt_ephemeron_set_value(t, e, value) tt_ephemeron_set_value_at((t), (e), (value), TT_HERE)
 TT_API int tt_ephemeron_set_value_at(tt_thread *t, tt_ref e, tt_ref value, const char *file,
                                      int line);
