@@ -60,6 +60,15 @@ static int checked_type(tt_heap *h, const tt_type *ty, const char *file, int lin
     return TT_OK;
 }
 
+/* A slot from the run in b (which has room): its header, its payload. */
+static inline tt_ref bump(struct tt__alloc_buf *b, uint32_t slot, const tt_type *ty)
+{
+    uintptr_t p = b->cursor;
+    b->cursor = p + slot;
+    *(uintptr_t *)p = (uintptr_t)ty;
+    return (tt_ref){p + 8};
+}
+
 /* The end of every allocation: the array length, and checked mode's
  * record of a live object. */
 static tt_ref finish_alloc(tt_thread *t, tt_ref r, size_t n, int is_array)
@@ -101,10 +110,7 @@ tt_ref tt__alloc_slow(tt_thread *t, const tt_type *ty, size_t n, int is_array, c
         uint32_t slot = tt__class_size[cls];
         struct tt__alloc_buf *b = &t->f.buf[cls];
         if (b->limit - b->cursor >= slot) {
-            uintptr_t p = b->cursor;
-            b->cursor = p + slot;
-            *(uintptr_t *)p = (uintptr_t)ty;
-            return finish_alloc(t, (tt_ref){p + 8}, n, is_array);
+            return finish_alloc(t, bump(b, slot, ty), n, is_array);
         }
     }
     TT__LOCKED(h);
@@ -130,10 +136,7 @@ tt_ref tt__alloc_slow(tt_thread *t, const tt_type *ty, size_t n, int is_array, c
         if (b->limit - b->cursor < slot) {
             if (tt__space_refill(t, cls, file, line) != TT_OK) return TT_NULL;
         }
-        uintptr_t p = b->cursor;
-        b->cursor = p + slot;
-        *(uintptr_t *)p = (uintptr_t)ty;
-        r = (tt_ref){p + 8};
+        r = bump(b, slot, ty);
     }
     r = finish_alloc(t, r, n, is_array);
     /* A collection inside the allocation may have let other threads use
