@@ -88,10 +88,10 @@ tt_ref tt__alloc_slow(tt_thread *t, const tt_type *ty, size_t n, int is_array, c
     tt__safepoint(t);
     if (h->checked) {
         /* A type validated and recorded once stays so. */
-        if (!ty || ty != t->vc_type) {
+        if (!ty || ty != t->f.vc_type) {
             TT__LOCKED(h); /* types_seen */
             if (checked_type(h, ty, file, line) != TT_OK) return TT_NULL;
-            t->vc_type = ty;
+            t->f.vc_type = ty;
         }
     } else {
         const char *why;
@@ -179,6 +179,19 @@ static const char *field_problem(tt_ref obj, const tt_ref *field)
     }
 }
 
+/* Remember the reference fields of ty (a fixed-size type proved valid by
+ * a checked store) for the inline checked store: offsets 0..504. */
+static void field_cache_fill(tt_thread *t, const tt_type *ty)
+{
+    if (ty->kind != TT_KIND_FIXED) return;
+    uint64_t mask = 0;
+    for (uint32_t i = 0; i < ty->nrefs; i++)
+        if (ty->ref_offsets[i] < 64 * 8) mask |= (uint64_t)1 << (ty->ref_offsets[i] / 8);
+    struct tt__field_cache *fc = &t->f.fc[tt__fc_index((uintptr_t)ty)];
+    fc->ty = (uintptr_t)ty;
+    fc->mask = mask;
+}
+
 /* Validate a store in checked mode; TT_OK if it may proceed. */
 static int check_store(tt_thread *t, tt_ref obj, const tt_ref *field, tt_ref val,
                        const char *file, int line)
@@ -197,6 +210,7 @@ static int check_store(tt_thread *t, tt_ref obj, const tt_ref *field, tt_ref val
         return tt__misuse(h, TT_EINVAL, "store-not-object", file, line,
                           "store of %p, which is not a live object of this heap: %s",
                           (void *)val.bits, why);
+    field_cache_fill(t, tt_type_of(obj));
     return TT_OK;
 }
 

@@ -77,6 +77,11 @@ static void collect_stopped(tt_heap *h)
     h->marked_bytes = 0;
     tt__space_sweep(h);
     tt__large_sweep(h);
+    /* Checked mode: what the threads' caches proved live may have died. */
+    if (h->checked)
+        for (tt_thread *t = h->threads; t; t = t->next) {
+            memset(t->f.vcache, 0, sizeof t->f.vcache);
+        }
 
     h->alloc_since_gc = 0;
     h->ext_since_gc = 0;

@@ -76,10 +76,6 @@
 #define TT__CHUNK_SIG UINT64_C(0x747443484e4b3031)
 #define TT__LARGE_SIG UINT64_C(0x74744c4152474531)
 
-/* Reasons for a thread's `slow` word. */
-#define TT__SLOW_CHECKED 1u
-#define TT__SLOW_DEAD 2u
-
 static inline uintptr_t tt__align_up(uintptr_t x, uintptr_t a) { return (x + a - 1) & ~(a - 1); }
 
 /* ------------------------------------------------------------------ */
@@ -436,13 +432,6 @@ struct tt_thread {
     bool internal;    /* attached by tether (close, the finalizer thread) */
     const char *region_file; /* where the current foreign region was entered */
     int region_line;
-    /* Checked mode: addresses this thread allocated or found to be live
-     * objects since collection number vc_epoch (direct-mapped; a
-     * collection ends what they prove, so a new epoch empties the cache),
-     * and the last type it validated for allocation (types stay valid). */
-    uintptr_t vcache[64];
-    uint64_t vc_epoch;
-    const tt_type *vc_type;
     struct tt__hcache hcache[2]; /* globals, weak references */
     int64_t hcount[2];  /* handles made minus freed by this thread; written by
                            it alone (atomic stores), summed by the stats */
@@ -754,18 +743,12 @@ TT_HIDDEN void tt__verify_stopped(tt_heap *h);
 /* check.c */
 /* NULL if p is a live object of h; otherwise why not. Never faults. */
 TT_HIDDEN const char *tt__object_problem(const tt_heap *h, uintptr_t p);
-/* The slot of p in t's cache of objects known live (checked mode), the
- * cache emptied first if a collection has run since it was filled:
- * collections change `collections` only with every attached thread
- * stopped, and a collection ends what the cache proves. */
+/* The slot of p in t's cache of objects known live (checked mode; see
+ * struct tt__fast): collect_stopped empties every thread's cache, since a
+ * collection ends what it proves. */
 static inline uintptr_t *tt__vcache_slot(tt_thread *t, uintptr_t p)
 {
-    uint64_t epoch = t->heap->st.collections;
-    if (TT_UNLIKELY(t->vc_epoch != epoch)) {
-        memset(t->vcache, 0, sizeof t->vcache);
-        t->vc_epoch = epoch;
-    }
-    return &t->vcache[((p >> 4) ^ (p >> 10)) & 63];
+    return &t->f.vcache[tt__vc_index(p)];
 }
 
 /* An object t allocated: live until the next collection. */

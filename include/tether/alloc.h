@@ -33,7 +33,7 @@ TT_API void tt__store_checked(tt_thread *t, tt_ref obj, tt_ref *field, tt_ref va
 TT_API int tt__array_set_slow(tt_thread *t, tt_ref arr, size_t i, tt_ref val, const char *file,
                               int line);
 
-static inline tt_ref tt__bump(tt_thread *t, const tt_type *ty, uintptr_t bytes)
+TT_INLINE tt_ref tt__bump(tt_thread *t, const tt_type *ty, uintptr_t bytes)
 {
     struct tt__fast *f = (struct tt__fast *)t;
     struct tt__alloc_buf *b = &f->buf[bytes >> 3];
@@ -46,22 +46,38 @@ static inline tt_ref tt__bump(tt_thread *t, const tt_type *ty, uintptr_t bytes)
     return TT_NULL;
 }
 
+/* Checked mode's inline allocation: a type the out-of-line path has
+ * validated last, bumped as unchecked and remembered live. */
+TT_INLINE tt_ref tt__bump_checked(tt_thread *t, const tt_type *ty, uintptr_t bytes)
+{
+    struct tt__fast *f = (struct tt__fast *)t;
+    if (!tt__checked_inline(f, TT__SLOW_CHECKED) || ty != f->vc_type || ty->finalize || bytes > TT__INLINE_MAX)
+        return TT_NULL;
+    tt_ref r = tt__bump(t, ty, bytes);
+    f->vcache[tt__vc_index(r.bits)] = r.bits; /* null lands in its slot harmlessly */
+    return r;
+}
+
 /* Allocate one zeroed object of fixed-size type ty (for an array type: an
  * empty array). Returns TT_NULL with the last error set on failure:
  * TT_ENOMEM (heap full after a full collection), TT_EINVAL (bad type; in
  * checked mode a misuse report). May collect. */
 #define tt_alloc(t, ty) tt_alloc_at((t), (ty), TT_HERE)
-static inline tt_ref tt_alloc_at(tt_thread *t, const tt_type *ty, const char *file, int line)
+TT_INLINE tt_ref tt_alloc_at(tt_thread *t, const tt_type *ty, const char *file, int line)
 {
     struct tt__fast *f = (struct tt__fast *)t;
+    uint32_t slow = tt__slow(f);
     /* The signature test costs one compare on a line the size load brings
      * in anyway, and keeps a bogus descriptor out of the heap. */
-    if (TT_LIKELY(!f->slow && ty && ty->sig == TT_TYPE_SIG && !ty->finalize)) {
+    if (TT_LIKELY(!slow && ty && ty->sig == TT_TYPE_SIG && !ty->finalize)) {
         uintptr_t bytes = ((uintptr_t)ty->size + 15) & ~(uintptr_t)7;
         if (TT_LIKELY(bytes <= TT__INLINE_MAX)) {
             tt_ref r = tt__bump(t, ty, bytes);
             if (TT_LIKELY(r.bits != 0)) return r;
         }
+    } else if (slow == TT__SLOW_CHECKED && ty) {
+        tt_ref r = tt__bump_checked(t, ty, ((uintptr_t)ty->size + 15) & ~(uintptr_t)7);
+        if (TT_LIKELY(r.bits != 0)) return r;
     }
     return tt__alloc_slow(t, ty, 0, 0, file, line);
 }
@@ -71,11 +87,12 @@ static inline tt_ref tt_alloc_at(tt_thread *t, const tt_type *ty, const char *fi
  * large for any address space), TT_EINVAL (not an array type). May
  * collect. */
 #define tt_alloc_array(t, ty, n) tt_alloc_array_at((t), (ty), (n), TT_HERE)
-static inline tt_ref tt_alloc_array_at(tt_thread *t, const tt_type *ty, size_t n,
+TT_INLINE tt_ref tt_alloc_array_at(tt_thread *t, const tt_type *ty, size_t n,
                                        const char *file, int line)
 {
     struct tt__fast *f = (struct tt__fast *)t;
-    if (TT_LIKELY(!f->slow && n <= TT__INLINE_MAX && ty && ty->sig == TT_TYPE_SIG &&
+    uint32_t slow = tt__slow(f);
+    if (TT_LIKELY(!slow && n <= TT__INLINE_MAX && ty && ty->sig == TT_TYPE_SIG &&
                   !ty->finalize)) {
         uintptr_t bytes = ((uintptr_t)ty->size + (uintptr_t)ty->elem_size * n + 15) & ~(uintptr_t)7;
         if (TT_LIKELY(bytes <= TT__INLINE_MAX && ty->elem_size != 0)) {
@@ -85,8 +102,34 @@ static inline tt_ref tt_alloc_array_at(tt_thread *t, const tt_type *ty, size_t n
                 return r;
             }
         }
+    } else if (slow == TT__SLOW_CHECKED && n <= TT__INLINE_MAX && ty &&
+               (ty->kind == TT_KIND_REF_ARRAY || ty->kind == TT_KIND_DATA_ARRAY)) {
+        /* The out-of-line path has validated the type, so its array
+         * prefix holds the length word. */
+        tt_ref r = tt__bump_checked(
+            t, ty, ((uintptr_t)ty->size + (uintptr_t)ty->elem_size * n + 15) & ~(uintptr_t)7);
+        if (TT_LIKELY(r.bits != 0)) {
+            *(size_t *)r.bits = n;
+            return r;
+        }
     }
     return tt__alloc_slow(t, ty, n, 1, file, line);
+}
+
+/* Checked mode's inline store: obj and val (unless null) known live to
+ * the thread, and field a reference field of obj's type as proved by an
+ * earlier out-of-line store. Anything else, misuse included, is left to
+ * the out-of-line check. */
+TT_INLINE int tt__store_proved(const struct tt__fast *f, uint32_t slow, tt_ref obj,
+                               const tt_ref *field, tt_ref val)
+{
+    if (!tt__checked_inline(f, slow) || obj.bits == 0 || !tt__vc_known(f, obj.bits) ||
+        (val.bits != 0 && !tt__vc_known(f, val.bits)))
+        return 0;
+    uintptr_t ty = ((const uintptr_t *)obj.bits)[-1] & ~(uintptr_t)7;
+    uintptr_t off = (uintptr_t)field - obj.bits; /* a field before obj wraps: too big */
+    const struct tt__field_cache *fc = &f->fc[tt__fc_index(ty)];
+    return fc->ty == ty && (off & ~(uintptr_t)(63 * 8)) == 0 && ((fc->mask >> (off / 8)) & 1);
 }
 
 /* The write barrier: store val into the reference field *field of obj.
@@ -96,11 +139,14 @@ static inline tt_ref tt_alloc_array_at(tt_thread *t, const tt_type *ty, size_t n
  * verifies that obj is a live object of this heap, that field lies inside
  * it, and that val is TT_NULL or a live object of this heap. */
 #define tt_store(t, obj, field, val) tt_store_at((t), (obj), (field), (val), TT_HERE)
-static inline void tt_store_at(tt_thread *t, tt_ref obj, tt_ref *field, tt_ref val,
+TT_INLINE void tt_store_at(tt_thread *t, tt_ref obj, tt_ref *field, tt_ref val,
                                const char *file, int line)
 {
-    if (TT_UNLIKELY(((struct tt__fast *)t)->slow)) {
-        tt__store_checked(t, obj, field, val, file, line);
+    struct tt__fast *f = (struct tt__fast *)t;
+    uint32_t slow = tt__slow(f);
+    if (TT_UNLIKELY(slow)) {
+        if (TT_LIKELY(tt__store_proved(f, slow, obj, field, val))) *field = val;
+        else tt__store_checked(t, obj, field, val, file, line);
         return;
     }
     *field = val;
@@ -109,10 +155,10 @@ static inline void tt_store_at(tt_thread *t, tt_ref obj, tt_ref *field, tt_ref v
 /* Store val as element i of ref array arr through the write barrier.
  * Returns TT_OK, or TT_ERANGE if i is out of range (nothing stored). */
 #define tt_array_set(t, arr, i, val) tt_array_set_at((t), (arr), (i), (val), TT_HERE)
-static inline int tt_array_set_at(tt_thread *t, tt_ref arr, size_t i, tt_ref val,
+TT_INLINE int tt_array_set_at(tt_thread *t, tt_ref arr, size_t i, tt_ref val,
                                   const char *file, int line)
 {
-    if (TT_UNLIKELY(((struct tt__fast *)t)->slow || i >= tt_array_length(arr)))
+    if (TT_UNLIKELY(tt__slow((struct tt__fast *)t) || i >= tt_array_length(arr)))
         return tt__array_set_slow(t, arr, i, val, file, line);
     ((tt_ref *)tt_array_data(arr))[i] = val;
     return TT_OK;

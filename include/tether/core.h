@@ -35,6 +35,14 @@ extern "C" {
 #define TT_API
 #endif
 
+/* The inline fast paths: inlined even where the compiler's size
+ * heuristics would not, since a call costs more than the path itself. */
+#ifdef __GNUC__
+#define TT_INLINE static inline __attribute__((always_inline))
+#else
+#define TT_INLINE static inline
+#endif
+
 #define TT_LIKELY(x) __builtin_expect(!!(x), 1)
 #define TT_UNLIKELY(x) __builtin_expect(!!(x), 0)
 

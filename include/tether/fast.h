@@ -4,9 +4,15 @@
  * alloc.h and roots.h.
  *
  * A tt_thread starts with a struct tt__fast. Every inline fast path first
- * tests `slow`: it is nonzero when the thread must take the out-of-line
- * path for every call (checked mode, a detached thread), so the fast paths
- * need no other mode test. `slow` is written only by the owning thread.
+ * tests `slow`: zero means the plain fast path applies, so it needs no
+ * other mode test. Otherwise it holds TT__SLOW_* bits. Exactly
+ * TT__SLOW_CHECKED means checked mode: the inline paths then run their
+ * checked variants (below) if the caller owns the thread and `hold` is
+ * clear; they prove the common case correct with a few compares and leave
+ * everything else, including every misuse, to the out-of-line path that
+ * reports it. Any
+ * other value sends every call out of line. `slow` is written by the
+ * owning thread, and by heap close once no thread may run.
  *
  * `poll` is the one word other threads write: a collector sets it to ask
  * the thread to stop at its next safepoint (tt_safepoint, an allocation
@@ -23,6 +29,18 @@
 extern "C" {
 #endif
 
+struct tt_type;
+
+/* Bits of struct tt__fast's `slow`. */
+#define TT__SLOW_CHECKED 1u /* checked mode */
+#define TT__SLOW_DEAD 2u    /* detached, heap closed, or its OS thread exited */
+/* Bits of `hold`, which stops checked mode's inline paths on the owning
+ * thread. Kept out of `slow`, which any thread reads first: a thread
+ * wrongly using another's tt_thread must not race with the owner's
+ * writes, and the owner check comes before any read of `hold`. */
+#define TT__HOLD_REGION 1u /* inside a foreign region */
+#define TT__HOLD_DYING 2u  /* running a cleanup whose object may not be stored */
+
 /* Sizes up to this many bytes (header included) are bump-allocated inline
  * from a per-thread buffer indexed by size / 8. */
 #define TT__INLINE_MAX 256
@@ -30,6 +48,9 @@ extern "C" {
 /* All small size classes: the inline ones (index = size / 8), then four
  * per doubling from 320 to 16384 bytes. */
 #define TT__NCLASSES (TT__INLINE_CLASSES + 24)
+/* Checked mode's caches of proofs (see struct tt__fast). */
+#define TT__VC_SLOTS 64
+#define TT__FC_SLOTS 4
 
 struct tt__alloc_buf {
     uintptr_t cursor; /* next free byte of the current run */
@@ -71,7 +92,63 @@ struct tt__fast {
     uint32_t poll;         /* nonzero: a collection waits for this thread */
     struct tt__frame_rec *frames;
     struct tt__alloc_buf buf[TT__NCLASSES];
+
+    /* Checked mode's inline paths; unused otherwise. */
+    uintptr_t owner_tp;    /* thread pointer of the owning OS thread */
+    uint32_t hold;         /* TT__HOLD_*, written and read by the owner */
+    const struct tt_type *vc_type; /* last type validated for allocation */
+    /* Reference fields proven per type: bit k of mask means offset 8k is
+     * a reference field of a fixed-size type ty (direct-mapped). */
+    struct tt__field_cache {
+        uintptr_t ty;
+        uint64_t mask;
+    } fc[TT__FC_SLOTS];
+    /* Objects this thread allocated or proved live since the last
+     * collection, which empties it (direct-mapped by tt__vc_index; 0 is
+     * never an object, so an empty slot matches nothing but null). */
+    uintptr_t vcache[TT__VC_SLOTS];
 };
+
+/* The calling OS thread's thread pointer: one load, unique among running
+ * threads. Where the compiler cannot give it, 0, which no owner_tp holds
+ * (attach stores all ones then), so checked mode's inline paths defer
+ * every call to the out-of-line path. */
+TT_INLINE uintptr_t tt__thread_pointer(void)
+{
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__aarch64__))
+    return (uintptr_t)__builtin_thread_pointer();
+#else
+    return 0;
+#endif
+}
+
+TT_INLINE uint32_t tt__vc_index(uintptr_t p)
+{
+    return (uint32_t)((p >> 4) ^ (p >> 10)) & (TT__VC_SLOTS - 1);
+}
+
+TT_INLINE uint32_t tt__fc_index(uintptr_t ty)
+{
+    return (uint32_t)((ty >> 4) ^ (ty >> 7)) & (TT__FC_SLOTS - 1);
+}
+
+TT_INLINE uint32_t tt__slow(const struct tt__fast *f) { return f->slow; }
+
+/* Whether the inline checked variants may run on this call, given the
+ * thread's `slow` word: checked mode, called from the owning OS thread,
+ * which is outside a foreign region and not running a cleanup that
+ * watches for resurrection. `hold` is read only once the caller is known
+ * to be the owner, its only writer. */
+TT_INLINE int tt__checked_inline(const struct tt__fast *f, uint32_t slow)
+{
+    return slow == TT__SLOW_CHECKED && f->owner_tp == tt__thread_pointer() && f->hold == 0;
+}
+
+/* Whether p (nonzero) is known live to this thread's cache. */
+TT_INLINE int tt__vc_known(const struct tt__fast *f, uintptr_t p)
+{
+    return f->vcache[tt__vc_index(p)] == p;
+}
 
 #ifdef __cplusplus
 }

@@ -69,10 +69,11 @@ TT_API int tt__local_set_slow(tt_thread *t, tt_local l, tt_ref r, const char *fi
  * last error set on failure (TT_ERANGE for a capacity above
  * TT_FRAME_MAX_CAPACITY, TT_ENOMEM). */
 #define tt_frame_push(t, capacity) tt_frame_push_at((t), (capacity), TT_HERE)
-static inline tt_frame tt_frame_push_at(tt_thread *t, size_t capacity, const char *file,
+TT_INLINE tt_frame tt_frame_push_at(tt_thread *t, size_t capacity, const char *file,
                                         int line)
 {
     struct tt__fast *f = (struct tt__fast *)t;
+    uint32_t slow = tt__slow(f);
     /* Read everything first: the stores below could alias these fields. */
     uint32_t top = f->local_top, depth = f->frame_top, serial = f->serial_next;
     uint32_t parent_serial = f->serial;
@@ -81,8 +82,8 @@ static inline tt_frame tt_frame_push_at(tt_thread *t, size_t capacity, const cha
      * The frame records are kept at least as many as the local slots, and
      * every frame takes a slot, so they need no check of their own; an
      * absurd capacity fails the first test and is refused out of line. */
-    if (TT_LIKELY(!f->slow && capacity < (size_t)(f->local_cap - top) &&
-                  f->local_limit < f->local_cap)) {
+    int fits = capacity < (size_t)(f->local_cap - top) && f->local_limit < f->local_cap;
+    if (TT_LIKELY(!slow && fits)) {
         struct tt__frame_rec *fr = &f->frames[depth];
         tt_ref *locals = f->locals;
         uint32_t *local_serial = f->local_serial;
@@ -92,8 +93,7 @@ static inline tt_frame tt_frame_push_at(tt_thread *t, size_t capacity, const cha
         f->local_limit = limit;
         f->serial = serial;
         f->frame_top = depth + 1;
-        /* The frame's size and site matter only to checked mode, whose
-         * frames are all pushed out of line. */
+        /* The frame's size and site matter only to checked mode. */
         fr->saved_top = top;
         fr->limit = limit;
         fr->serial = serial;
@@ -101,8 +101,26 @@ static inline tt_frame tt_frame_push_at(tt_thread *t, size_t capacity, const cha
         local_serial[top] = parent_serial;
         return (tt_frame){((uint64_t)serial << 32) | top};
     }
-    (void)file;
-    (void)line;
+    /* Checked mode, the same with the frame's size and site recorded for
+     * the reports; a serial wrapping to 0 is left to the out-of-line path. */
+    if (fits && serial != 0 && tt__checked_inline(f, slow)) {
+        struct tt__frame_rec *fr = &f->frames[depth];
+        uint32_t limit = top + 1 + (uint32_t)capacity;
+        f->serial_next = serial + 1;
+        f->local_top = top + 1;
+        f->local_limit = limit;
+        f->serial = serial;
+        f->frame_top = depth + 1;
+        fr->saved_top = top;
+        fr->limit = limit;
+        fr->serial = serial;
+        fr->capacity = (uint32_t)capacity;
+        fr->file = file;
+        fr->line = line;
+        f->locals[top] = TT_NULL;
+        f->local_serial[top] = parent_serial;
+        return (tt_frame){((uint64_t)serial << 32) | top};
+    }
     return tt__frame_push_slow(t, capacity, file, line);
 }
 
@@ -115,16 +133,20 @@ static inline tt_frame tt_frame_push_at(tt_thread *t, size_t capacity, const cha
  * Popping a frame that is not innermost fails with TT_ESTATE (checked mode:
  * misuse "frame-pop-order"). */
 #define tt_frame_pop(t, fr, escape) tt_frame_pop_at((t), (fr), (escape), TT_HERE)
-static inline tt_local tt_frame_pop_at(tt_thread *t, tt_frame fr, tt_local escape,
+TT_INLINE tt_local tt_frame_pop_at(tt_thread *t, tt_frame fr, tt_local escape,
                                        const char *file, int line)
 {
     struct tt__fast *f = (struct tt__fast *)t;
+    uint32_t slow = tt__slow(f);
     uint32_t depth = f->frame_top;
     /* Serials are unique, so a matching serial names the innermost frame,
      * and the handle itself says where its slots began: the new top does
      * not wait on a load of the frame record. */
-    if (TT_LIKELY(!f->slow && escape.bits == 0 && depth > 1 &&
-                  (uint32_t)(fr.bits >> 32) == f->serial)) {
+    /* Checked mode trusts no handle bits: the frame's record must also
+     * agree on where its slots began. */
+    if (TT_LIKELY((!slow || (tt__checked_inline(f, slow) && depth > 1 &&
+                                f->frames[depth - 1].saved_top == (uint32_t)fr.bits)) &&
+                  escape.bits == 0 && depth > 1 && (uint32_t)(fr.bits >> 32) == f->serial)) {
         const struct tt__frame_rec *parent = &f->frames[depth - 2];
         uint32_t parent_limit = parent->limit, parent_serial = parent->serial;
         f->frame_top = depth - 1;
@@ -141,11 +163,14 @@ static inline tt_local tt_frame_pop_at(tt_thread *t, tt_frame fr, tt_local escap
  * misuse report ("frame-capacity"); otherwise the frame grows, and only an
  * out-of-memory can make it fail (null local, TT_ENOMEM). */
 #define tt_local_new(t, r) tt_local_new_at((t), (r), TT_HERE)
-static inline tt_local tt_local_new_at(tt_thread *t, tt_ref r, const char *file, int line)
+TT_INLINE tt_local tt_local_new_at(tt_thread *t, tt_ref r, const char *file, int line)
 {
     struct tt__fast *f = (struct tt__fast *)t;
+    uint32_t slow = tt__slow(f);
     uint32_t i = f->local_top;
-    if (TT_LIKELY(!f->slow && i < f->local_limit)) {
+    /* Checked mode: r must also be null or known live to the thread. */
+    if (TT_LIKELY((!slow || (tt__checked_inline(f, slow) && (r.bits == 0 || tt__vc_known(f, r.bits)))) &&
+                  i < f->local_limit)) {
         f->locals[i] = r;
         f->local_serial[i] = f->serial;
         f->local_top = i + 1;
@@ -158,11 +183,12 @@ static inline tt_local tt_local_new_at(tt_thread *t, tt_ref r, const char *file,
  * thread, is detected: TT_NULL with TT_ESTALE (checked mode: misuse
  * "local-after-pop"). */
 #define tt_local_get(t, l) tt_local_get_at((t), (l), TT_HERE)
-static inline tt_ref tt_local_get_at(tt_thread *t, tt_local l, const char *file, int line)
+TT_INLINE tt_ref tt_local_get_at(tt_thread *t, tt_local l, const char *file, int line)
 {
     struct tt__fast *f = (struct tt__fast *)t;
+    uint32_t slow = tt__slow(f);
     uint32_t i = (uint32_t)l.bits;
-    if (TT_LIKELY(!f->slow && i < f->local_top &&
+    if (TT_LIKELY((!slow || tt__checked_inline(f, slow)) && i < f->local_top &&
                   f->local_serial[i] == (uint32_t)(l.bits >> 32) && l.bits != 0))
         return f->locals[i];
     return tt__local_get_slow(t, l, file, line);
@@ -170,13 +196,15 @@ static inline tt_ref tt_local_get_at(tt_thread *t, tt_local l, const char *file,
 
 /* Replace the reference held by local l. Returns TT_OK or TT_ESTALE. */
 #define tt_local_set(t, l, r) tt_local_set_at((t), (l), (r), TT_HERE)
-static inline int tt_local_set_at(tt_thread *t, tt_local l, tt_ref r, const char *file,
+TT_INLINE int tt_local_set_at(tt_thread *t, tt_local l, tt_ref r, const char *file,
                                   int line)
 {
     struct tt__fast *f = (struct tt__fast *)t;
+    uint32_t slow = tt__slow(f);
     uint32_t i = (uint32_t)l.bits;
-    if (TT_LIKELY(!f->slow && i < f->local_top &&
-                  f->local_serial[i] == (uint32_t)(l.bits >> 32) && l.bits != 0)) {
+    if (TT_LIKELY((!slow || (tt__checked_inline(f, slow) && (r.bits == 0 || tt__vc_known(f, r.bits)))) &&
+                  i < f->local_top && f->local_serial[i] == (uint32_t)(l.bits >> 32) &&
+                  l.bits != 0)) {
         f->locals[i] = r;
         return TT_OK;
     }
