@@ -184,6 +184,28 @@ static void frame_capacity(void *arg)
     DEATH_LINE(); tt_local_new(t, TT_NULL);
 }
 
+/* A handle whose serial names the innermost frame but whose slot bits
+ * were changed: checked mode trusts the frame's record, not the bits. */
+static void frame_pop_forged(void *arg)
+{
+    (void)arg;
+    tt_thread *t = attach(open_checked());
+    tt_frame f1 = tt_frame_push(t, 1);
+    tt_frame forged = {f1.bits + 1};
+    DEATH_LINE(); tt_frame_pop(t, forged, TT_NO_LOCAL);
+}
+
+/* The report of a frame's capacity names the site the frame was pushed
+ * at (given explicitly here, as a wrapper would pass its caller's). */
+static void frame_capacity_site(void *arg)
+{
+    (void)arg;
+    tt_thread *t = attach(open_checked());
+    tt_frame_push_at(t, 1, "push-site.c", 4242);
+    tt_local_new(t, TT_NULL);
+    DEATH_LINE(); tt_local_new(t, TT_NULL);
+}
+
 static void global_double_free(void *arg)
 {
     (void)arg;
@@ -281,6 +303,19 @@ static void store_bad_field(void *arg)
     DEATH_LINE(); tt_store(t, p, (tt_ref *)&TT_PTR(struct pair, p)->v, p);
 }
 
+/* The same after good stores into the same object: what those proved
+ * about the type's fields does not cover another field. */
+static void store_bad_field_after_good(void *arg)
+{
+    (void)arg;
+    tt_thread *t = attach(open_checked());
+    tt_local l = tt_local_new(t, tt_alloc(t, &pair_type));
+    tt_ref p = tt_local_get(t, l);
+    tt_store(t, p, &TT_PTR(struct pair, p)->a, p);
+    tt_store(t, p, &TT_PTR(struct pair, p)->b, p);
+    DEATH_LINE(); tt_store(t, p, (tt_ref *)&TT_PTR(struct pair, p)->v, p);
+}
+
 static void bad_type_zeroed(void *arg)
 {
     (void)arg;
@@ -303,6 +338,17 @@ static void bad_type_array(void *arg)
 {
     (void)arg;
     tt_thread *t = attach(open_checked());
+    DEATH_LINE(); tt_alloc_array(t, &pair_type, 10);
+}
+
+/* The same right after a good tt_alloc of that type: the type is valid,
+ * but not as an array. */
+static void bad_type_array_after_alloc(void *arg)
+{
+    (void)arg;
+    tt_thread *t = attach(open_checked());
+    tt_frame_push(t, 1);
+    tt_local_new(t, tt_alloc(t, &pair_type));
     DEATH_LINE(); tt_alloc_array(t, &pair_type, 10);
 }
 
@@ -428,6 +474,40 @@ static void wrong_thread_attached(void *arg)
     x.h = open_checked();
     x.t = attach(x.h);
     in_pthread(NULL, wrong_thread_attached_body, &x);
+}
+
+/* Another OS thread calls the inline paths with a thread whose owner
+ * has just made the same calls, so that only the owner test stands
+ * between them and the inline checked variants. */
+enum { OP_ALLOC, OP_LOCAL_NEW, OP_STORE, OP_PUSH };
+struct primed {
+    tt_thread *t;
+    tt_ref obj; /* a live object, rooted by a local of t */
+    int op;
+};
+
+static void *wrong_thread_inline_body(void *arg)
+{
+    struct primed *x = arg;
+    struct pair *p = TT_PTR(struct pair, x->obj);
+    switch (x->op) {
+    case OP_ALLOC: DEATH_LINE(); tt_alloc(x->t, &pair_type); break;
+    case OP_LOCAL_NEW: DEATH_LINE(); tt_local_new(x->t, x->obj); break;
+    case OP_STORE: DEATH_LINE(); tt_store(x->t, x->obj, &p->a, x->obj); break;
+    default: DEATH_LINE(); tt_frame_push(x->t, 1); break;
+    }
+    return NULL;
+}
+
+static void wrong_thread_inline(void *arg)
+{
+    struct primed x = {.t = attach(open_checked()), .op = *(const int *)arg};
+    tt_frame_push(x.t, 8);
+    x.obj = tt_alloc(x.t, &pair_type);
+    tt_local_new(x.t, x.obj);
+    tt_store(x.t, x.obj, &TT_PTR(struct pair, x.obj)->a, x.obj);
+    tt_frame_pop(x.t, tt_frame_push(x.t, 1), TT_NO_LOCAL);
+    in_pthread(NULL, wrong_thread_inline_body, &x);
 }
 
 static void heap_in_foreign_region(void *arg)
@@ -784,6 +864,18 @@ static void resurrect_into_field(tt_thread *t, tt_ref obj, void *env)
     DEATH_LINE(); tt_store(t, holder, &TT_PTR(struct pair, holder)->a, obj);
 }
 
+/* The same after the cleanup made a local of its object and a good store
+ * into the holder: neither lets the storing call skip the check. */
+static void resurrect_into_field_known(tt_thread *t, tt_ref obj, void *env)
+{
+    (void)env;
+    tt_ref holder = tt_local_get(t, resurrect_holder);
+    tt_frame_push(t, 1);
+    tt_local_new(t, obj);
+    tt_store(t, holder, &TT_PTR(struct pair, holder)->b, holder);
+    DEATH_LINE(); tt_store(t, holder, &TT_PTR(struct pair, holder)->a, obj);
+}
+
 static void resurrection(void *arg)
 {
     tt_config cfg;
@@ -927,6 +1019,14 @@ static void test_frames(void)
     CHECK_DIES(frame_pop_order, NULL, "frame-pop-order");
     CHECK_DIES(frame_popped_twice, NULL, "frame-pop-order");
     CHECK_DIES(frame_capacity, NULL, "frame-capacity");
+    CHECK_DIES(frame_pop_forged, NULL, "frame-pop-order");
+    tt_death_result *res = malloc(sizeof *res);
+    REQUIRE(res != NULL);
+    CHECK_EQ(tt_death_run(frame_capacity_site, NULL, res), 0);
+    CHECK(res->signaled && res->sig == SIGABRT);
+    CHECK(strstr(res->err, "frame-capacity") != NULL);
+    CHECK(strstr(res->err, "pushed at push-site.c:4242") != NULL);
+    free(res);
     CHECK_DIES(frame_open_at_detach, NULL, "frame-open-at-detach");
 }
 
@@ -938,6 +1038,9 @@ static void test_threads(void)
 {
     CHECK_DIES(wrong_thread_unattached, NULL, "wrong-thread");
     CHECK_DIES(wrong_thread_attached, NULL, "wrong-thread");
+    static const int ops[] = {OP_ALLOC, OP_LOCAL_NEW, OP_STORE, OP_PUSH};
+    for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++)
+        CHECK_DIES(wrong_thread_inline, (void *)&ops[i], "wrong-thread");
     CHECK_DIES(heap_in_foreign_region, NULL, "heap-in-foreign-region");
     CHECK_DIES(alloc_in_foreign_region, NULL, "heap-in-foreign-region");
     CHECK_DIES(foreign_region_twice, NULL, "foreign-region-twice");
@@ -972,6 +1075,7 @@ static void test_stores(void)
     CHECK_DIES(store_dead_object, NULL, "store-not-object");
     CHECK_DIES(store_into_non_object, NULL, "store-not-object");
     CHECK_DIES(store_bad_field, NULL, "store-bad-field");
+    CHECK_DIES(store_bad_field_after_good, NULL, "store-bad-field");
 }
 
 /* Type descriptors that were never valid, and a static object whose build
@@ -981,6 +1085,7 @@ static void test_types(void)
     CHECK_DIES(bad_type_zeroed, NULL, "bad-type");
     CHECK_DIES(bad_type_garbage, NULL, "bad-type");
     CHECK_DIES(bad_type_array, NULL, "bad-type");
+    CHECK_DIES(bad_type_array_after_alloc, NULL, "bad-type");
     CHECK_DIES(bad_static_object, NULL, "bad-static-object");
 }
 
@@ -1008,8 +1113,10 @@ static void test_resurrection(void)
 {
     static const tt_cleanup_fn into_global = resurrect_into_global;
     static const tt_cleanup_fn into_field = resurrect_into_field;
+    static const tt_cleanup_fn into_field_known = resurrect_into_field_known;
     CHECK_DIES(resurrection, (void *)&into_global, "resurrection");
     CHECK_DIES(resurrection, (void *)&into_field, "resurrection");
+    CHECK_DIES(resurrection, (void *)&into_field_known, "resurrection");
 }
 
 static void test_lifecycle(void)

@@ -3,8 +3,8 @@
  *
  * Allocation returns zeroed memory. Small objects are bump-allocated inline
  * from the thread's buffer for their size class; everything else (a new
- * run, a new block, a collection, a large object, checked mode) goes out of
- * line. Every object carries one header word (its type); arrays also hold
+ * run, a new block, a collection, a large object, in checked mode whatever
+ * the thread cannot prove valid inline) goes out of line. Every object carries one header word (its type); arrays also hold
  * their length in the first payload word.
  *
  * A collection can run inside any allocation, so a tt_ref held only in a C
