@@ -4,8 +4,9 @@
  * Allocation returns zeroed memory. Small objects are bump-allocated inline
  * from the thread's buffer for their size class; everything else (a new
  * run, a new block, a collection, a large object, in checked mode whatever
- * the thread cannot prove valid inline) goes out of line. Every object carries one header word (its type); arrays also hold
- * their length in the first payload word.
+ * the thread cannot prove valid inline) goes out of line. Every object
+ * carries one header word (its type); arrays also hold their length in the
+ * first payload word.
  *
  * A collection can run inside any allocation, so a tt_ref held only in a C
  * variable across an allocation may be reclaimed: keep it in a local
@@ -46,13 +47,13 @@ TT_INLINE tt_ref tt__bump(tt_thread *t, const tt_type *ty, uintptr_t bytes)
     return TT_NULL;
 }
 
-/* Checked mode's inline allocation: a type the out-of-line path has
- * validated last, bumped as unchecked and remembered live. */
+/* Checked mode's inline allocation, once tt__checked_inline holds and ty
+ * is the type the out-of-line path validated last (so its fields may be
+ * read): bumped as unchecked and remembered live. */
 TT_INLINE tt_ref tt__bump_checked(tt_thread *t, const tt_type *ty, uintptr_t bytes)
 {
     struct tt__fast *f = (struct tt__fast *)t;
-    if (!tt__checked_inline(f, TT__SLOW_CHECKED) || ty != f->vc_type || ty->finalize || bytes > TT__INLINE_MAX)
-        return TT_NULL;
+    if (ty->finalize || bytes > TT__INLINE_MAX) return TT_NULL;
     tt_ref r = tt__bump(t, ty, bytes);
     f->vcache[tt__vc_index(r.bits)] = r.bits; /* null lands in its slot harmlessly */
     return r;
@@ -75,7 +76,7 @@ TT_INLINE tt_ref tt_alloc_at(tt_thread *t, const tt_type *ty, const char *file, 
             tt_ref r = tt__bump(t, ty, bytes);
             if (TT_LIKELY(r.bits != 0)) return r;
         }
-    } else if (slow == TT__SLOW_CHECKED && ty) {
+    } else if (ty && ty == f->vc_type && tt__checked_inline(f, slow)) {
         tt_ref r = tt__bump_checked(t, ty, ((uintptr_t)ty->size + 15) & ~(uintptr_t)7);
         if (TT_LIKELY(r.bits != 0)) return r;
     }
@@ -88,7 +89,7 @@ TT_INLINE tt_ref tt_alloc_at(tt_thread *t, const tt_type *ty, const char *file, 
  * collect. */
 #define tt_alloc_array(t, ty, n) tt_alloc_array_at((t), (ty), (n), TT_HERE)
 TT_INLINE tt_ref tt_alloc_array_at(tt_thread *t, const tt_type *ty, size_t n,
-                                       const char *file, int line)
+                                   const char *file, int line)
 {
     struct tt__fast *f = (struct tt__fast *)t;
     uint32_t slow = tt__slow(f);
@@ -102,7 +103,7 @@ TT_INLINE tt_ref tt_alloc_array_at(tt_thread *t, const tt_type *ty, size_t n,
                 return r;
             }
         }
-    } else if (slow == TT__SLOW_CHECKED && n <= TT__INLINE_MAX && ty &&
+    } else if (n <= TT__INLINE_MAX && ty && ty == f->vc_type && tt__checked_inline(f, slow) &&
                (ty->kind == TT_KIND_REF_ARRAY || ty->kind == TT_KIND_DATA_ARRAY)) {
         /* The out-of-line path has validated the type, so its array
          * prefix holds the length word. */
@@ -140,7 +141,7 @@ TT_INLINE int tt__store_proved(const struct tt__fast *f, uint32_t slow, tt_ref o
  * it, and that val is TT_NULL or a live object of this heap. */
 #define tt_store(t, obj, field, val) tt_store_at((t), (obj), (field), (val), TT_HERE)
 TT_INLINE void tt_store_at(tt_thread *t, tt_ref obj, tt_ref *field, tt_ref val,
-                               const char *file, int line)
+                           const char *file, int line)
 {
     struct tt__fast *f = (struct tt__fast *)t;
     uint32_t slow = tt__slow(f);
@@ -156,7 +157,7 @@ TT_INLINE void tt_store_at(tt_thread *t, tt_ref obj, tt_ref *field, tt_ref val,
  * Returns TT_OK, or TT_ERANGE if i is out of range (nothing stored). */
 #define tt_array_set(t, arr, i, val) tt_array_set_at((t), (arr), (i), (val), TT_HERE)
 TT_INLINE int tt_array_set_at(tt_thread *t, tt_ref arr, size_t i, tt_ref val,
-                                  const char *file, int line)
+                              const char *file, int line)
 {
     if (TT_UNLIKELY(tt__slow((struct tt__fast *)t) || i >= tt_array_length(arr)))
         return tt__array_set_slow(t, arr, i, val, file, line);

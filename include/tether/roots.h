@@ -70,7 +70,7 @@ TT_API int tt__local_set_slow(tt_thread *t, tt_local l, tt_ref r, const char *fi
  * TT_FRAME_MAX_CAPACITY, TT_ENOMEM). */
 #define tt_frame_push(t, capacity) tt_frame_push_at((t), (capacity), TT_HERE)
 TT_INLINE tt_frame tt_frame_push_at(tt_thread *t, size_t capacity, const char *file,
-                                        int line)
+                                    int line)
 {
     struct tt__fast *f = (struct tt__fast *)t;
     uint32_t slow = tt__slow(f);
@@ -134,7 +134,7 @@ TT_INLINE tt_frame tt_frame_push_at(tt_thread *t, size_t capacity, const char *f
  * misuse "frame-pop-order"). */
 #define tt_frame_pop(t, fr, escape) tt_frame_pop_at((t), (fr), (escape), TT_HERE)
 TT_INLINE tt_local tt_frame_pop_at(tt_thread *t, tt_frame fr, tt_local escape,
-                                       const char *file, int line)
+                                   const char *file, int line)
 {
     struct tt__fast *f = (struct tt__fast *)t;
     uint32_t slow = tt__slow(f);
@@ -169,7 +169,8 @@ TT_INLINE tt_local tt_local_new_at(tt_thread *t, tt_ref r, const char *file, int
     uint32_t slow = tt__slow(f);
     uint32_t i = f->local_top;
     /* Checked mode: r must also be null or known live to the thread. */
-    if (TT_LIKELY((!slow || (tt__checked_inline(f, slow) && (r.bits == 0 || tt__vc_known(f, r.bits)))) &&
+    if (TT_LIKELY((!slow || (tt__checked_inline(f, slow) &&
+                              (r.bits == 0 || tt__vc_known(f, r.bits)))) &&
                   i < f->local_limit)) {
         f->locals[i] = r;
         f->local_serial[i] = f->serial;
@@ -197,12 +198,13 @@ TT_INLINE tt_ref tt_local_get_at(tt_thread *t, tt_local l, const char *file, int
 /* Replace the reference held by local l. Returns TT_OK or TT_ESTALE. */
 #define tt_local_set(t, l, r) tt_local_set_at((t), (l), (r), TT_HERE)
 TT_INLINE int tt_local_set_at(tt_thread *t, tt_local l, tt_ref r, const char *file,
-                                  int line)
+                              int line)
 {
     struct tt__fast *f = (struct tt__fast *)t;
     uint32_t slow = tt__slow(f);
     uint32_t i = (uint32_t)l.bits;
-    if (TT_LIKELY((!slow || (tt__checked_inline(f, slow) && (r.bits == 0 || tt__vc_known(f, r.bits)))) &&
+    if (TT_LIKELY((!slow || (tt__checked_inline(f, slow) &&
+                              (r.bits == 0 || tt__vc_known(f, r.bits)))) &&
                   i < f->local_top && f->local_serial[i] == (uint32_t)(l.bits >> 32) &&
                   l.bits != 0)) {
         f->locals[i] = r;
