@@ -133,3 +133,26 @@ int tt_is_object_at(tt_thread *t, tt_ref r, const char *file, int line)
     tt_heap *h = tt__enter(t, file, line, &code);
     return h && tt__object_problem(h, r.bits) == NULL;
 }
+
+void *tt__cast_slow(tt_thread *t, tt_ref r, const tt_type *ty, const char *file, int line)
+{
+    int code;
+    tt_heap *h = tt__enter(t, file, line, &code);
+    if (!h) return NULL;
+    if (!h->checked || r.bits == 0) return (void *)r.bits;
+    const char *why, *want = "(an invalid type descriptor)";
+    if (tt__type_valid(ty, &why)) want = ty->name ? ty->name : "?";
+    if ((why = tt__object_problem_t(t, r.bits)) != NULL) {
+        tt__misuse(h, TT_EINVAL, "cast-not-object", file, line,
+                   "tt_cast of %p to '%s', which is not a live object of this heap: %s",
+                   (void *)r.bits, want, why);
+        return NULL;
+    }
+    const tt_type *actual = tt_type_of(r);
+    if (actual != ty) {
+        tt__misuse(h, TT_ETYPE, "wrong-type", file, line, "tt_cast of a '%s' at %p to '%s'",
+                   actual->name ? actual->name : "?", (void *)r.bits, want);
+        return NULL;
+    }
+    return (void *)r.bits;
+}

@@ -22,8 +22,8 @@
  *                        tt_weak_new, tt_weak_new_cb, tt_ephemeron_new,
  *                        tt_wtable_put), bad-wtable and bad-guardian of a
  *                        freed table or guardian
- *   objects and types    store-not-object, store-bad-field, bad-type,
- *                        bad-static-object
+ *   objects and types    store-not-object, store-bad-field, wrong-type,
+ *                        cast-not-object, bad-type, bad-static-object
  *   foreign objects      release-twice, foreign-after-release,
  *   and cleanups         not-foreign, cleanup-not-object, cleanup-none,
  *                        resurrection (with forbid_resurrection)
@@ -314,6 +314,25 @@ static void store_bad_field_after_good(void *arg)
     tt_store(t, p, &TT_PTR(struct pair, p)->a, p);
     tt_store(t, p, &TT_PTR(struct pair, p)->b, p);
     DEATH_LINE(); tt_store(t, p, (tt_ref *)&TT_PTR(struct pair, p)->v, p);
+}
+
+/* tt_cast to another type than the object's, right after making it (so
+ * the thread knows it live), and of something that is not an object. */
+static void cast_wrong_type(void *arg)
+{
+    (void)arg;
+    tt_thread *t = attach(open_checked());
+    static const tt_type other_type = TT_ATOMIC_TYPE_INIT(uint64_t);
+    tt_ref p = tt_alloc(t, &pair_type);
+    DEATH_LINE(); tt_cast(t, p, &other_type);
+}
+
+static void cast_not_object(void *arg)
+{
+    (void)arg;
+    static uint64_t fake[4];
+    tt_thread *t = attach(open_checked());
+    DEATH_LINE(); tt_cast(t, (tt_ref){(uintptr_t)&fake[1]}, &pair_type);
 }
 
 static void bad_type_zeroed(void *arg)
@@ -1076,6 +1095,8 @@ static void test_stores(void)
     CHECK_DIES(store_into_non_object, NULL, "store-not-object");
     CHECK_DIES(store_bad_field, NULL, "store-bad-field");
     CHECK_DIES(store_bad_field_after_good, NULL, "store-bad-field");
+    CHECK_DIES(cast_wrong_type, NULL, "wrong-type");
+    CHECK_DIES(cast_not_object, NULL, "cast-not-object");
 }
 
 /* Type descriptors that were never valid, and a static object whose build

@@ -367,6 +367,61 @@ static void test_bad_type(void)
     close_heap();
 }
 
+/* tt_cast: the right type gives the payload with no report, for an
+ * object just made and for one found again after a collection; another
+ * type, a dead object or a non-object is reported and gives NULL, also
+ * for an object the thread already knows live; null gives NULL. Without
+ * checked mode nothing is checked. */
+static void test_cast(void)
+{
+    open_heap();
+    tt_frame f = tt_frame_push(t, 2);
+    tt_ref p = new_pair(7);
+    tt_local lp = tt_local_new(t, p);
+    CHECK(TT_CAST(t, struct pair, p, &pair_type) == TT_PTR(struct pair, p));
+    CHECK_EQ(rec.calls, 0);
+    int line = __LINE__; void *q = tt_cast(t, p, &blob_type);
+    CHECK(q == NULL);
+    CHECK_CONTAINS(rec.message, "'struct pair'");
+    CHECK_CONTAINS(rec.message, "'blob'");
+    CHECK_REPORT("wrong-type", TT_ETYPE, line);
+    CHECK_EQ(tt_collect(t), TT_OK);
+    p = tt_local_get(t, lp);
+    CHECK(tt_cast(t, p, &pair_type) == tt_ptr(p));
+    CHECK_EQ(rec.calls, 0);
+    line = __LINE__; q = tt_cast(t, p, &blob_type);
+    CHECK(q == NULL);
+    CHECK_REPORT("wrong-type", TT_ETYPE, line);
+    static uint64_t fake[4];
+    line = __LINE__; q = tt_cast(t, (tt_ref){(uintptr_t)&fake[1]}, &pair_type);
+    CHECK(q == NULL);
+    CHECK_REPORT("cast-not-object", TT_EINVAL, line);
+    fake[0] = (uint64_t)(uintptr_t)&pair_type; /* looks like a pair's header */
+    line = __LINE__; q = tt_cast(t, (tt_ref){(uintptr_t)&fake[1]}, &pair_type);
+    CHECK(q == NULL);
+    CHECK_REPORT("cast-not-object", TT_EINVAL, line);
+    tt_ref dead = new_pair(8); /* held by nothing */
+    CHECK_EQ(tt_collect(t), TT_OK);
+    line = __LINE__; q = tt_cast(t, dead, &pair_type);
+    CHECK(q == NULL);
+    CHECK_REPORT("cast-not-object", TT_EINVAL, line);
+    CHECK(tt_cast(t, TT_NULL, &pair_type) == NULL);
+    CHECK_EQ(rec.calls, 0);
+    tt_frame_pop(t, f, TT_NO_LOCAL);
+    close_heap();
+
+    tt_heap *hu = tt_test_open(TT_CHECKED_OFF);
+    REQUIRE(hu != NULL);
+    tt_thread *tu = tt_thread_attach(hu);
+    REQUIRE(tu != NULL);
+    tt_ref u = tt_alloc(tu, &pair_type);
+    tt_clear_error();
+    CHECK(tt_cast(tu, u, &blob_type) == tt_ptr(u));
+    CHECK_EQ(tt_last_error()->code, TT_OK);
+    tt_thread_detach(tu);
+    tt_heap_close(hu);
+}
+
 static void test_not_object_handles(void)
 {
     open_heap();
@@ -981,6 +1036,7 @@ int main(void)
     RUN(test_store_bad_field);
     RUN(test_bad_type);
     RUN(test_not_object_handles);
+    RUN(test_cast);
     RUN(test_heap_closed);
     RUN(test_thread_detached);
     RUN(test_handler_per_heap);

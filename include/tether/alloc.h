@@ -33,6 +33,7 @@ TT_API void tt__store_checked(tt_thread *t, tt_ref obj, tt_ref *field, tt_ref va
                               const char *file, int line);
 TT_API int tt__array_set_slow(tt_thread *t, tt_ref arr, size_t i, tt_ref val, const char *file,
                               int line);
+TT_API void *tt__cast_slow(tt_thread *t, tt_ref r, const tt_type *ty, const char *file, int line);
 
 TT_INLINE tt_ref tt__bump(tt_thread *t, const tt_type *ty, uintptr_t bytes)
 {
@@ -163,6 +164,26 @@ TT_INLINE int tt_array_set_at(tt_thread *t, tt_ref arr, size_t i, tt_ref val,
         return tt__array_set_slow(t, arr, i, val, file, line);
     ((tt_ref *)tt_array_data(arr))[i] = val;
     return TT_OK;
+}
+
+/* The payload of r, for the program to use as the struct of type ty:
+ * TT_CAST(t, struct node, r, &node_type). Where a binding receives a
+ * reference from foreign code and expects one type, this is the place to
+ * say so. Checked mode verifies that r is a live object of this heap whose
+ * type is exactly ty, and reports "cast-not-object" (TT_EINVAL) or
+ * "wrong-type" (TT_ETYPE, naming both types) otherwise; the result is
+ * then NULL. Unchecked, it checks nothing and costs nothing more than
+ * tt_ptr. TT_NULL gives NULL in every mode. */
+#define tt_cast(t, r, ty) tt_cast_at((t), (r), (ty), TT_HERE)
+#define TT_CAST(t, T, r, ty) ((T *)tt_cast_at((t), (r), (ty), TT_HERE))
+TT_INLINE void *tt_cast_at(tt_thread *t, tt_ref r, const tt_type *ty, const char *file, int line)
+{
+    struct tt__fast *f = (struct tt__fast *)t;
+    uint32_t slow = tt__slow(f);
+    if (TT_LIKELY(!slow || r.bits == 0 ||
+                  (tt__checked_inline(f, slow) && tt__vc_known(f, r.bits) && tt_type_of(r) == ty)))
+        return (void *)r.bits;
+    return tt__cast_slow(t, r, ty, file, line);
 }
 
 #ifdef __cplusplus

@@ -86,7 +86,7 @@ enum {
     TT_ERANGE = -6,  /* index or capacity out of range */
     TT_ESTATE = -7,  /* call not allowed in the current state */
     TT_ENOTFOUND = -8, /* no such static entry (unknown key, or unloaded) */
-    TT_ETYPE = -9,   /* a static entry of another type than the one expected */
+    TT_ETYPE = -9,   /* an object or static entry of another type than the one expected */
     TT_EEXIST = -10  /* a static entry with the same key is already registered */
 };
 
