@@ -64,6 +64,30 @@ TT_API int tt__local_set_slow(tt_thread *t, tt_local l, tt_ref r, const char *fi
 /* ------------------------------------------------------------------ */
 /* Frames and locals                                                    */
 
+/* The inline push, given the thread's fields it read first (the stores
+ * could alias them): the frame's record, its reserved escape slot, the
+ * thread's new top, limit, serial and depth. */
+TT_INLINE struct tt__frame_rec *tt__frame_open(struct tt__fast *f, uint32_t capacity,
+                                               uint32_t top, uint32_t depth, uint32_t serial,
+                                               uint32_t parent_serial)
+{
+    struct tt__frame_rec *fr = &f->frames[depth];
+    tt_ref *locals = f->locals;
+    uint32_t *local_serial = f->local_serial;
+    uint32_t limit = top + 1 + capacity;
+    f->serial_next = serial + 1;
+    f->local_top = top + 1;
+    f->local_limit = limit;
+    f->serial = serial;
+    f->frame_top = depth + 1;
+    fr->saved_top = top;
+    fr->limit = limit;
+    fr->serial = serial;
+    locals[top] = TT_NULL;
+    local_serial[top] = parent_serial;
+    return fr;
+}
+
 /* Open a frame with room for `capacity` locals: the next `capacity`
  * tt_local_new calls in it cannot fail. Returns the null frame with the
  * last error set on failure (TT_ERANGE for a capacity above
@@ -84,41 +108,18 @@ TT_INLINE tt_frame tt_frame_push_at(tt_thread *t, size_t capacity, const char *f
      * absurd capacity fails the first test and is refused out of line. */
     int fits = capacity < (size_t)(f->local_cap - top) && f->local_limit < f->local_cap;
     if (TT_LIKELY(!slow && fits)) {
-        struct tt__frame_rec *fr = &f->frames[depth];
-        tt_ref *locals = f->locals;
-        uint32_t *local_serial = f->local_serial;
-        uint32_t limit = top + 1 + (uint32_t)capacity;
-        f->serial_next = serial + 1;
-        f->local_top = top + 1;
-        f->local_limit = limit;
-        f->serial = serial;
-        f->frame_top = depth + 1;
         /* The frame's size and site matter only to checked mode. */
-        fr->saved_top = top;
-        fr->limit = limit;
-        fr->serial = serial;
-        locals[top] = TT_NULL;
-        local_serial[top] = parent_serial;
+        tt__frame_open(f, (uint32_t)capacity, top, depth, serial, parent_serial);
         return (tt_frame){((uint64_t)serial << 32) | top};
     }
     /* Checked mode, the same with the frame's size and site recorded for
      * the reports; a serial wrapping to 0 is left to the out-of-line path. */
     if (fits && serial != 0 && tt__checked_inline(f, slow)) {
-        struct tt__frame_rec *fr = &f->frames[depth];
-        uint32_t limit = top + 1 + (uint32_t)capacity;
-        f->serial_next = serial + 1;
-        f->local_top = top + 1;
-        f->local_limit = limit;
-        f->serial = serial;
-        f->frame_top = depth + 1;
-        fr->saved_top = top;
-        fr->limit = limit;
-        fr->serial = serial;
+        struct tt__frame_rec *fr =
+            tt__frame_open(f, (uint32_t)capacity, top, depth, serial, parent_serial);
         fr->capacity = (uint32_t)capacity;
         fr->file = file;
         fr->line = line;
-        f->locals[top] = TT_NULL;
-        f->local_serial[top] = parent_serial;
         return (tt_frame){((uint64_t)serial << 32) | top};
     }
     return tt__frame_push_slow(t, capacity, file, line);
