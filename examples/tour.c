@@ -207,7 +207,9 @@ static void tour_alloc(tt_thread *t)
     /* p is still valid after the collection: the pair is rooted by lp and
      * objects never move. The point survives because the pair reaches it. */
     tt_collect(t);
-    struct point *q = TT_PTR(struct point, TT_PTR(struct pair, p)->left);
+    /* TT_CAST says which type the code expects: checked mode verifies it
+     * (a wrong type is reported as "wrong-type"); unchecked it is TT_PTR. */
+    struct point *q = TT_CAST(t, struct point, TT_PTR(struct pair, p)->left, &point_type);
     printf("   after tt_collect: pair.value %ld, pair.left -> point (%g, %g)\n",
            TT_PTR(struct pair, p)->value, q->x, q->y);
 
