@@ -4,8 +4,9 @@
  * gets to them first; allocators register their deallocation atomically
  * and replace an earlier one; retainers pair every retain with a release;
  * a released foreign object reads NULL; keep-alive edges hold their target;
- * close runs what is left in reverse registration order; misuse is
- * reported with its name in checked mode.
+ * close runs what is left in reverse registration order, and stops, with a
+ * report, a cleanup that keeps registering itself; misuse is reported with
+ * its name in checked mode.
  */
 #include "tt_test.h"
 
@@ -222,6 +223,45 @@ static void test_foreign_release(void)
         CHECK_EQ(frees, 1);
         tt_heap_close(h);
         CHECK_EQ(frees, 1);
+    }
+}
+
+/* A released foreign object cannot be put into a wrapper table: TT_ESTATE
+ * with the caller's site and no report, in every mode; the table is left
+ * as it was. */
+static void test_wtable_put_released(void)
+{
+    for (int checked = TT_CHECKED_OFF; checked >= TT_CHECKED_ON; checked--) {
+        if (checked == TT_CHECKED_ON && !TT_TEST_CHECKS_BUILT) continue;
+        tt_heap *h = open_heap(checked);
+        tt_thread *t = tt_thread_attach(h);
+        tt_frame f = tt_frame_push(t, 2);
+        static char things[2];
+        tt_local a = tt_local_new(t, tt_foreign_new(t, &things[0], 0, NULL, NULL));
+        tt_local b = tt_local_new(t, tt_foreign_new(t, &things[1], 0, NULL, NULL));
+        tt_wtable *w = tt_wtable_new(t);
+        REQUIRE(w != NULL);
+        CHECK_EQ(tt_wtable_put(t, w, &things[0], tt_local_get(t, a)), TT_OK);
+        CHECK_EQ(tt_release(t, tt_local_get(t, b)), TT_OK);
+
+        tt_test_misuse_reset();
+        tt_clear_error();
+        int line = __LINE__; int rc = tt_wtable_put(t, w, &things[1], tt_local_get(t, b));
+        CHECK_EQ(rc, TT_ESTATE);
+        CHECK_ERR(TT_ESTATE);
+        CHECK_STREQ(tt_last_error()->file, __FILE__);
+        CHECK_EQ(tt_last_error()->line, line);
+        CHECK_CONTAINS(tt_last_error()->message, "released");
+        CHECK_EQ(tt_test_misuse_calls(), 0);
+        /* Nothing entered, nothing replaced. */
+        CHECK(tt_is_null(tt_wtable_get(t, w, &things[1])));
+        CHECK_EQU(tt_wtable_count(w), 1);
+        CHECK_EQ(tt_wtable_put(t, w, &things[0], tt_local_get(t, b)), TT_ESTATE);
+        CHECK(tt_same(tt_wtable_get(t, w, &things[0]), tt_local_get(t, a)));
+
+        CHECK_EQ(tt_wtable_free(t, w), TT_OK);
+        tt_frame_pop(t, f, TT_NO_LOCAL);
+        tt_heap_close(h);
     }
 }
 
@@ -653,6 +693,57 @@ static void test_resurrection_forbidden(void)
     tt_heap_close(h);
 }
 
+/* A cleanup that registers itself again every time it runs would keep
+ * close running for ever: close stops after a bound (over a million runs),
+ * says so once in a report named "close" through on_report, and finishes. */
+static long rereg_runs;
+static void reregister(tt_thread *t, tt_ref obj, void *env)
+{
+    rereg_runs++;
+    tt_cleanup_push(t, obj, reregister, env);
+}
+
+static struct {
+    int n;
+    char what[4][32];
+    char msg[4][512];
+    void *ctx;
+} close_reports;
+static void record_report(const char *what, const char *message, void *ctx)
+{
+    if (close_reports.n < 4) {
+        snprintf(close_reports.what[close_reports.n], sizeof close_reports.what[0], "%s", what);
+        snprintf(close_reports.msg[close_reports.n], sizeof close_reports.msg[0], "%s", message);
+    }
+    close_reports.n++;
+    close_reports.ctx = ctx;
+}
+
+static void test_close_reregistering_cleanup(void)
+{
+    tt_config cfg;
+    tt_config_init(&cfg);
+    cfg.on_report = record_report;
+    cfg.report_ctx = &close_reports;
+    tt_heap *h = tt_heap_open(&cfg);
+    REQUIRE(h != NULL);
+    tt_thread *t = tt_thread_attach(h);
+    tt_global g = tt_global_new(t, new_node(t, 1));
+    CHECK_EQ(tt_cleanup_push(t, tt_global_get(t, g), reregister, NULL), TT_OK);
+    CHECK_EQ(tt_global_free(t, g), TT_OK); /* not a leak (checked heaps report those at close) */
+    memset(&close_reports, 0, sizeof close_reports);
+    rereg_runs = 0;
+    tt_heap_close(h); /* returns */
+    CHECK_CMPU(rereg_runs, >=, 1000000);
+    REQUIRE(close_reports.n == 1);
+    CHECK_STREQ(close_reports.what[0], "close");
+    CHECK(close_reports.ctx == &close_reports);
+    char want[128];
+    snprintf(want, sizeof want, "cleanups still being registered after %ld runs at close", rereg_runs);
+    CHECK_CONTAINS(close_reports.msg[0], want);
+    CHECK_CONTAINS(close_reports.msg[0], "the rest are not run");
+}
+
 /* The heap's signature dies first at close: a cleanup run by the close
  * that tries to attach a new thread to the heap is told it is closed
  * (checked mode: the misuse "heap-closed"), and the close completes. */
@@ -812,6 +903,7 @@ int main(void)
     RUN(test_run_last);
     RUN(test_retainer);
     RUN(test_foreign_release);
+    RUN(test_wtable_put_released);
     RUN(test_foreign_stack);
     RUN(test_allocator);
     RUN(test_type_finalize);
@@ -821,6 +913,7 @@ int main(void)
     RUN(test_exactly_once);
     RUN(test_resurrection);
     RUN(test_resurrection_forbidden);
+    RUN(test_close_reregistering_cleanup);
     RUN(test_close_refuses_attach);
     RUN(test_keep_alive);
     RUN(test_object_held_during_cleanup);

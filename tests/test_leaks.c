@@ -6,7 +6,9 @@
  * reports through on_report. Checked heaps report at close; heaps opened
  * with leak_report_at_exit report at process exit if still open, and not
  * once closed. A report made while another thread makes and frees globals
- * sees a consistent picture.
+ * sees a consistent picture. Without memory (malloc made to fail), the
+ * report that cannot be made, at close or at exit, and the cleanups close
+ * cannot run, are said through on_report ("leak", "close").
  */
 #include <pthread.h>
 #include <sched.h>
@@ -259,6 +261,113 @@ static void test_report_at_exit(void)
     CHECK(first != NULL && strstr(first + 1, "leak:") == NULL);
 }
 
+/* ---- out of memory (malloc failing, see tt_test_alloc_fail) ---- */
+
+/* These run in a child process, which ends with _exit: a checked heap
+ * closed without memory cannot keep its dead descriptor (it leaks it
+ * rather than free it under a late user), which a leak checker in this
+ * process would report. The child's reports go to its stderr as
+ * "report <what>: <message>"; its exit status says what went wrong. */
+static void print_report(const char *what, const char *message, void *ctx)
+{
+    (void)ctx;
+    fprintf(stderr, "report %s: %s\n", what, message);
+}
+
+static int cleanups_run;
+static void count_cleanup(tt_thread *t, tt_ref obj, void *env)
+{
+    (void)t, (void)obj, (void)env;
+    cleanups_run++;
+}
+
+/* A close without memory: a checked heap's leak report cannot be made
+ * ("leak"), and no thread can be attached to run the cleanups still
+ * registered ("close"); both are said through on_report, the cleanups do
+ * not run, and the close finishes. An unchecked heap makes no leak report
+ * at close, so only "close". With memory back, heaps work. */
+static void close_oom_child(void *arg)
+{
+    tt_config cfg;
+    tt_config_init(&cfg);
+    cfg.checked = *(const int *)arg ? TT_CHECKED_ON : TT_CHECKED_OFF;
+    cfg.on_report = print_report;
+    tt_heap *h = tt_heap_open(&cfg);
+    tt_thread *t = h ? tt_thread_attach(h) : NULL;
+    if (!t) _exit(90);
+    tt_global g = tt_global_new(t, tt_alloc(t, &pair_type));
+    if (tt_cleanup_push(t, tt_global_get(t, g), count_cleanup, NULL) != TT_OK) _exit(91);
+    tt_thread_detach(t);
+    tt_test_alloc_fail(1);
+    tt_heap_close(h);
+    tt_test_alloc_fail(0);
+    if (tt_test_alloc_failures() == 0) _exit(92); /* no allocation was made to fail */
+    if (cleanups_run != 0) _exit(93);
+    h = tt_heap_open(&cfg);
+    t = h ? tt_thread_attach(h) : NULL;
+    if (!t) _exit(94);
+    if (tt_cleanup_push(t, tt_alloc(t, &pair_type), count_cleanup, NULL) != TT_OK) _exit(95);
+    tt_thread_detach(t);
+    tt_heap_close(h);
+    _exit(cleanups_run == 1 ? 0 : 96);
+}
+
+static void close_out_of_memory(int checked)
+{
+    int failures = tt__failures;
+    tt_death_result res;
+    REQUIRE(tt_death_run(close_oom_child, &checked, &res) == 0);
+    CHECK(res.exited);
+    CHECK_EQ(res.status, 0);
+    const char *leak = strstr(res.err, "report leak: leak report at close skipped: out of memory\n");
+    const char *close = strstr(res.err, "report close: cleanups not run at close: no memory to attach a thread\n");
+    CHECK(close != NULL);
+    if (checked)
+        CHECK(leak != NULL && leak < close);
+    else
+        CHECK(leak == NULL);
+    int lines = 0; /* lines of reports */
+    for (const char *p = res.err; p; p = strchr(p, '\n'), p = p ? p + 1 : NULL)
+        lines += strncmp(p, "report ", 7) == 0;
+    CHECK_EQ(lines, checked ? 2 : 1);
+    if (tt__failures != failures) fprintf(stderr, "  child stderr:\n-----\n%s-----\n", res.err);
+}
+
+#ifndef TT_TEST_NO_CHECKS
+static void test_close_out_of_memory_checked(void) { close_out_of_memory(1); }
+#endif
+static void test_close_out_of_memory_unchecked(void) { close_out_of_memory(0); }
+
+/* At exit without memory: no thread can be attached to make the exit
+ * report of a heap still open; that is said ("leak", through the default
+ * on_report, to stderr) and the process exits normally. */
+static void exit_oom_child(void *arg)
+{
+    (void)arg;
+    tt_config cfg;
+    tt_config_init(&cfg);
+    cfg.leak_report_at_exit = 1;
+    cfg.checked = TT_CHECKED_OFF;
+    tt_heap *h = tt_heap_open(&cfg);
+    if (!h) _exit(90);
+    tt_thread *t = tt_thread_attach(h);
+    if (!t) _exit(91);
+    (void)tt_global_new(t, tt_alloc(t, &pair_type));
+    tt_thread_detach(t);
+    tt_test_alloc_fail(1); /* the exit handler runs on this thread */
+    exit(0);
+}
+
+static void test_report_at_exit_out_of_memory(void)
+{
+    tt_death_result res;
+    REQUIRE(tt_death_run(exit_oom_child, NULL, &res) == 0);
+    CHECK(res.exited);
+    CHECK_EQ(res.status, 0);
+    CHECK_CONTAINS(res.err, "tether: leak report at exit skipped: no memory to attach a thread");
+    CHECK(strstr(res.err, "leak:") == NULL);
+}
+
 /* ---- while another thread makes and frees globals ---- */
 
 static atomic_int churn_stop, churn_iters;
@@ -327,6 +436,11 @@ int main(void)
     RUN(test_dead_thread);
 #endif
     RUN(test_report_at_exit);
+#ifndef TT_TEST_NO_CHECKS
+    RUN(test_close_out_of_memory_checked);
+#endif
+    RUN(test_close_out_of_memory_unchecked);
+    RUN(test_report_at_exit_out_of_memory);
     RUN(test_report_while_churning);
     return tt_test_done();
 }

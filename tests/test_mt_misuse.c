@@ -22,6 +22,9 @@
  *   frame-open-at-detach        from another thread than the main one
  *   heap-corrupt                verify_collections finding a forged
  *                               reference, in both checked modes
+ * A callback run with the heap lock held (an allocator of
+ * tt_foreign_alloc or tt_foreign_allocate, a retain of tt_cleanup_retain)
+ * cannot enter a foreign region: TT_ESTATE and no report, in both modes.
  * One OS thread may hold several attachments of a heap (no misuse): a
  * collection through one treats the others as stopped. Without checked
  * mode: region twice / not entered fail with TT_ESTATE and no report, a
@@ -481,6 +484,96 @@ static void test_region_twice(void)
     CHECK_EQ(rec_calls(), 0);
     tt_thread_detach(t);
     tt_heap_close(h);
+}
+
+/* A callback that runs with the heap lock held (the allocator of
+ * tt_foreign_alloc or tt_foreign_allocate, the retain of
+ * tt_cleanup_retain) cannot enter a foreign region: TT_ESTATE with the
+ * callback's own site and no report, in every mode; the thread is left
+ * outside any region, and the call that ran the callback completes. */
+static struct {
+    tt_thread *t;
+    int calls;
+    struct obs o;
+    int rc, in_region_after;
+    char msg[256];
+} cbr;
+static char cbr_buf[2][16];
+
+static void cbr_enter(void)
+{
+    memset(&cbr.o, 0, sizeof cbr.o);
+    int line = __LINE__; cbr.rc = tt_foreign_region_enter(cbr.t);
+    snprintf(cbr.msg, sizeof cbr.msg, "%s", tt_last_error()->message);
+    observe(&cbr.o, line);
+    cbr.in_region_after = tt_in_foreign_region(cbr.t);
+    if (cbr.rc == TT_OK) tt_foreign_region_leave(cbr.t); /* a failure: let the caller go on */
+}
+static void *cbr_alloc(void *ctx)
+{
+    cbr_enter();
+    cbr.calls++;
+    return ctx;
+}
+static void cbr_retain(void *env)
+{
+    (void)env;
+    cbr_enter();
+    cbr.calls++;
+}
+static void cbr_nothing(tt_thread *t, tt_ref obj, void *env) { (void)t, (void)obj, (void)env; }
+
+/* The last callback's attempt failed as it should. */
+#define CHECK_CBR() check_cbr(__LINE__)
+static void check_cbr(int at)
+{
+    int failures = tt__failures;
+    CHECK_EQ(cbr.rc, TT_ESTATE);
+    CHECK_QUIET(&cbr.o, TT_ESTATE);
+    CHECK_CONTAINS(cbr.msg, "tt_foreign_region_enter inside a tether callback that holds the heap");
+    CHECK_EQ(cbr.in_region_after, 0);
+    cbr.rc = -1;
+    cbr.msg[0] = 0;
+    if (tt__failures != failures) fprintf(stderr, "  (the callback checked at line %d)\n", at);
+}
+
+static void region_in_callback(int checked)
+{
+    h = open_heap(checked, 0);
+    tt_thread *t = attach_main(h);
+    CHECK_EQ(tt_heap_checked(h), checked == TT_CHECKED_ON);
+    memset(&cbr, 0, sizeof cbr);
+    cbr.t = t;
+    tt_local l = tt_local_new(t, tt_foreign_alloc(t, 0, cbr_alloc, cbr_buf[0], cbr_nothing, NULL));
+    CHECK_EQ(cbr.calls, 1);
+    CHECK_CBR();
+    CHECK(tt_foreign_addr(t, tt_local_get(t, l)) == cbr_buf[0]);
+
+    CHECK(tt_foreign_allocate(t, tt_local_get(t, l), 0, cbr_alloc, cbr_buf[1], cbr_nothing, NULL) ==
+          cbr_buf[1]);
+    CHECK_EQ(cbr.calls, 2);
+    CHECK_CBR();
+
+    CHECK_EQ(tt_cleanup_retain(t, tt_local_get(t, l), cbr_retain, cbr_nothing, NULL), TT_OK);
+    CHECK_EQ(cbr.calls, 3);
+    CHECK_CBR();
+    CHECK_EQU(tt_cleanup_count(t, tt_local_get(t, l)), 2);
+
+    /* The thread is outside any region and works; a region can be entered
+     * where the lock is not held. */
+    CHECK_EQ(tt_in_foreign_region(t), 0);
+    CHECK_EQ(tt_collect(t), TT_OK);
+    CHECK(tt_foreign_addr(t, tt_local_get(t, l)) == cbr_buf[1]);
+    CHECK_EQ(tt_foreign_region_enter(t), TT_OK);
+    CHECK_EQ(tt_foreign_region_leave(t), TT_OK);
+    CHECK_EQ(tt_release(t, tt_local_get(t, l)), TT_OK);
+    DETACH_LAST(t);
+}
+
+static void test_region_in_callback(void)
+{
+    region_in_callback(TT_CHECKED_ON);
+    region_in_callback(TT_CHECKED_OFF);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1107,6 +1200,7 @@ int main(void)
     RUN(test_wrong_thread);
     RUN(test_heap_in_foreign_region);
     RUN(test_region_twice);
+    RUN(test_region_in_callback);
     RUN(test_several_attachments);
     RUN(test_thread_exit_attached);
     RUN(test_frame_open_at_detach);

@@ -5,11 +5,12 @@
  * against `xxh128sum` output for the documented name encoding); entries
  * declared with the macros are registered before main; lookups give the
  * entry, or TT_ENOTFOUND / TT_ETYPE with messages that name what went
- * wrong; conflicts are reported with both sites, before main too; a real
- * shared object registers on dlopen and unregisters on dlclose; objects of
- * static entries are built once per heap and are roots until their entry
- * goes; closures decode with bounds checks; lookups stay right while
- * another thread registers and unregisters.
+ * wrong; conflicts are reported with both sites, before main too, and a
+ * registration without memory (malloc made to fail) as TT_STATIC_FAILED;
+ * a real shared object registers on dlopen and unregisters on dlclose;
+ * objects of static entries are built once per heap and are roots until
+ * their entry goes; closures decode with bounds checks; lookups stay right
+ * while another thread registers and unregisters.
  */
 #include <dlfcn.h>
 #include <pthread.h>
@@ -482,6 +483,77 @@ static void test_invalid_entries(void)
     CHECK_EQ(tt_static_unregister(&junk), TT_EINVAL);
 }
 
+/* Registration while out of memory (malloc failing, see
+ * tt_test_alloc_fail): the conflict handler is told TT_STATIC_FAILED with
+ * the entry's name and site, the call fails with TT_ENOMEM at the entry's
+ * site, and the entry is not registered; with memory back, it registers.
+ * First an entry whose type name the process has not seen (recording the
+ * name needs memory), then entries of a known type until the table or
+ * its order needs to grow. */
+enum { OOM_ENTRIES = 4096 };
+static void check_failed_registration(tt_static *e, int line)
+{
+    int failures = tt__failures;
+    CHECK_EQ(tt_static_register(e), TT_ENOMEM);
+    CHECK_ERR(TT_ENOMEM);
+    CHECK_STREQ(tt_last_error()->file, __FILE__);
+    CHECK_EQ(tt_last_error()->line, line);
+    CHECK_CONTAINS(tt_last_error()->message, "out of memory");
+    REQUIRE(nconflicts == 1);
+    CHECK_EQ(conflicts[0].kind, TT_STATIC_FAILED);
+    CHECK_CONTAINS(conflicts[0].message, e->name);
+    CHECK_CONTAINS(conflicts[0].message, "out of memory");
+    char site[64];
+    snprintf(site, sizeof site, "test_static.c:%d", line);
+    CHECK_CONTAINS(conflicts[0].message, site);
+    tt_static_info info;
+    tt_static_info_of(e, &info);
+    CHECK(!info.registered);
+    CHECK(tt_static_find(tt_static_key_of(e)) == NULL);
+    if (tt__failures != failures) fprintf(stderr, "  (the entry %s)\n", e->name);
+}
+
+static void test_register_out_of_memory(void)
+{
+    int line = __LINE__; tt_static fresh = TT_STATIC_INIT(TT_STATIC_KIND_DATA, "tether", "test", "oom_fresh", "a type never named before", NULL, (void *)&pi, NULL);
+    nconflicts = 0;
+    tt_test_alloc_fail(1);
+    long before = tt_test_alloc_failures();
+    check_failed_registration(&fresh, line);
+    CHECK_CMPU(tt_test_alloc_failures(), >, before);
+    tt_test_alloc_fail(0);
+    CHECK_EQ(tt_static_register(&fresh), TT_OK);
+    CHECK(tt_static_find(tt_static_key_of(&fresh)) == &fresh);
+    CHECK_EQ(tt_static_unregister(&fresh), TT_OK);
+
+    /* A known type: entries register without memory until the table or
+     * the registration order must grow. */
+    tt_static *es = calloc(OOM_ENTRIES, sizeof *es);
+    char (*names)[24] = calloc(OOM_ENTRIES, sizeof *names);
+    REQUIRE(es && names);
+    for (int i = 0; i < OOM_ENTRIES; i++) {
+        snprintf(names[i], sizeof names[i], "oom%d", i);
+        line = __LINE__; es[i] = (tt_static)TT_STATIC_INIT(TT_STATIC_KIND_DATA, "tether", "test", names[i], "double", NULL, (void *)&pi, NULL);
+    }
+    nconflicts = 0;
+    int n = 0, rc = TT_OK;
+    tt_test_alloc_fail(1);
+    while (n < OOM_ENTRIES && (rc = tt_static_register(&es[n])) == TT_OK) n++;
+    tt_test_alloc_fail(0);
+    CHECK_EQ(rc, TT_ENOMEM);
+    REQUIRE(n < OOM_ENTRIES);
+    printf("   %d entries of a known type registered before one needed memory\n", n);
+    nconflicts = 0;
+    tt_test_alloc_fail(1);
+    check_failed_registration(&es[n], line); /* the same again: still no memory */
+    tt_test_alloc_fail(0);
+    CHECK_EQ(tt_static_register(&es[n]), TT_OK);
+    CHECK(tt_static_lookup(tt_static_key_of(&es[n]), tt_type_tag_for("double")) == &es[n]);
+    for (int i = 0; i <= n; i++) CHECK_EQ(tt_static_unregister(&es[i]), TT_OK);
+    free(es);
+    free(names);
+}
+
 /* The default handler aborts with both sites. */
 static void register_duplicate_default(void *arg)
 {
@@ -859,6 +931,7 @@ int main(void)
     RUN(test_conflict_replace);
     RUN(test_collision);
     RUN(test_invalid_entries);
+    RUN(test_register_out_of_memory);
     RUN(test_default_handler_aborts);
     RUN(test_unregister);
     RUN(test_shared_library);

@@ -401,6 +401,53 @@ static inline void tt__check_dies(const char *file, int line, const char *fnname
 #define CHECK_DIES(fn, arg, what) tt__check_dies(__FILE__, __LINE__, #fn, (fn), (arg), (what))
 
 /* ------------------------------------------------------------------ */
+/* Allocation failure on demand                                         */
+
+/* For the tests of what tether does when malloc fails. A program made
+ * with tt_test_fail_alloc(name) in tests/CMakeLists.txt is linked with
+ * -Wl,--wrap for malloc, calloc, realloc and aligned_alloc, so that every
+ * such call in tether's objects (the program links the static library)
+ * and in the test's own comes here, and it is compiled with
+ * TT_TEST_FAIL_ALLOC. Then, between tt_test_alloc_fail(1) and
+ * tt_test_alloc_fail(0), those calls return NULL (errno ENOMEM) on the
+ * calling OS thread only; other threads, and the C library's own
+ * allocations, are untouched, and the real allocator (a sanitizer's or
+ * valgrind's included) serves everything else. tt_test_alloc_failures()
+ * counts the calls made to fail, so that a test can tell that it reached
+ * an allocation at all. */
+#ifdef TT_TEST_FAIL_ALLOC
+void *__real_malloc(size_t n);
+void *__real_calloc(size_t count, size_t n);
+void *__real_realloc(void *p, size_t n);
+void *__real_aligned_alloc(size_t align, size_t n);
+void *__wrap_malloc(size_t n);
+void *__wrap_calloc(size_t count, size_t n);
+void *__wrap_realloc(void *p, size_t n);
+void *__wrap_aligned_alloc(size_t align, size_t n);
+
+static _Thread_local int tt__alloc_failing;
+static _Thread_local long tt__alloc_failed;
+
+static inline void tt_test_alloc_fail(int on) { tt__alloc_failing = on; }
+static inline long tt_test_alloc_failures(void) { return tt__alloc_failed; }
+
+static inline int tt__alloc_fails(void)
+{
+    if (!tt__alloc_failing) return 0;
+    tt__alloc_failed++;
+    errno = ENOMEM;
+    return 1;
+}
+void *__wrap_malloc(size_t n) { return tt__alloc_fails() ? NULL : __real_malloc(n); }
+void *__wrap_calloc(size_t count, size_t n) { return tt__alloc_fails() ? NULL : __real_calloc(count, n); }
+void *__wrap_realloc(void *p, size_t n) { return tt__alloc_fails() ? NULL : __real_realloc(p, n); }
+void *__wrap_aligned_alloc(size_t align, size_t n)
+{
+    return tt__alloc_fails() ? NULL : __real_aligned_alloc(align, n);
+}
+#endif
+
+/* ------------------------------------------------------------------ */
 /* Small shared helpers                                                 */
 
 /* Open a heap with checked mode forced on or off (TT_CHECKED_*), else the
