@@ -181,9 +181,12 @@ static void report_groups(int checked)
     }
 }
 
+#ifndef TT_TEST_NO_CHECKS
 static void test_groups_checked(void) { report_groups(1); }
+#endif
 static void test_groups_unchecked(void) { report_groups(0); }
 
+#ifndef TT_TEST_NO_CHECKS
 /* Misuse of the call itself: a detached thread (checked mode, so the
  * descriptor is kept and the use reported). */
 static int misuses;
@@ -215,6 +218,7 @@ static void test_dead_thread(void)
     tt_clear_error();
     tt_heap_close(h);
 }
+#endif
 
 /* ---- at exit ---- */
 
