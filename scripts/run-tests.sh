@@ -62,6 +62,10 @@ run_valgrind() {
 mkdir -p "$build"
 targets="" tests="" run_config gcc -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_C_COMPILER=gcc
 run_valgrind
+# Checked mode compiled out (-DTETHER_CHECKS=OFF): the library and the
+# suite must build and pass without it too (the checked-only tests skip).
+targets="" tests="" \
+    run_config nochecks -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_C_COMPILER=gcc -DTETHER_CHECKS=OFF
 targets="" tests="" TT_CHECKED=1 \
     run_config asan -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_COMPILER=clang -DTETHER_SANITIZE=address
 # The tests that use threads, under ThreadSanitizer: the static table's
