@@ -29,18 +29,27 @@
 
 static void mark_global(tt_heap *h, struct tt__hslot *s) { tt__mark_root(h, s->ref.bits); }
 
-/* External bytes of foreign objects already queued to die: they are
- * still counted live until their cleanups run, but must not inflate the
- * next budget. */
-static size_t external_dying(tt_heap *h)
+/* External bytes of the foreign objects of queue q. */
+static size_t external_queued(const struct tt__queue *q)
 {
     size_t n = 0;
-    struct tt__queue *q = &h->pending;
     for (size_t i = 0; i < q->count; i++) {
         const struct tt__pend *it = &q->items[(q->head + i) & (q->cap - 1)];
         if (it->kind == TT__PEND_OBJECT && tt__is_foreign((uintptr_t)it->v))
             n += ((const struct tt__foreign *)(uintptr_t)it->v)->ext;
     }
+    return n;
+}
+
+/* External bytes of foreign objects already found dead, queued for their
+ * cleanups or in a guardian for the program to take: they are still
+ * counted live until released, but must not inflate the next budget (a
+ * guardian drained after every collection would otherwise double it each
+ * time). */
+static size_t external_dying(tt_heap *h)
+{
+    size_t n = external_queued(&h->pending);
+    for (const tt_guardian *g = h->guardians; g; g = g->next) n += external_queued(&g->q);
     return n;
 }
 
