@@ -53,7 +53,7 @@ __attribute__((format(printf, 4, 0))) static void record(int code, const char *f
     vsnprintf(last_error.message, sizeof last_error.message, fmt, ap);
 }
 
-int tt__fail(int code, const char *file, int line, const char *fmt, ...)
+int tt_set_error_at(int code, const char *file, int line, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);

@@ -81,8 +81,9 @@ static inline uintptr_t tt__align_up(uintptr_t x, uintptr_t a) { return (x + a -
 /* ------------------------------------------------------------------ */
 /* Errors and misuse (error.c)                                          */
 
-TT_HIDDEN int tt__fail(int code, const char *file, int line, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
+/* Record the last error and return its code: the public tt_set_error_at,
+ * under the name the library has always used. */
+#define tt__fail tt_set_error_at
 /* Put back a last error saved by copying *tt_last_error(). */
 TT_HIDDEN void tt__error_restore(const tt_error *saved);
 TT_HIDDEN int tt__misuse(tt_heap *h, int code, const char *what, const char *file, int line,

@@ -105,6 +105,14 @@ TT_API const tt_error *tt_last_error(void);
 /* Reset the calling OS thread's last error to TT_OK. */
 TT_API void tt_clear_error(void);
 
+/* Record an error as the calling OS thread's last error, with the caller's
+ * site and a printf-style message (truncated to the message buffer), and
+ * return `code`: for libraries built on tether (the bridges) whose errors
+ * should read like tether's. Thread-safe (thread-local). */
+#define tt_set_error(code, ...) tt_set_error_at((code), TT_HERE, __VA_ARGS__)
+TT_API int tt_set_error_at(int code, const char *file, int line, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
 /* A constant name for a status code ("TT_ENOMEM"), "TT_?" if unknown. */
 TT_API const char *tt_status_name(int code);
 
