@@ -3,6 +3,9 @@
 #   libxxhash-dev       xxhash.h, the XXH3-128 hash behind static-table keys
 #                       (header only: tether compiles it in, so nothing is
 #                       added to what programs link).
+#   liblua5.4-dev       Lua 5.4, for the Lua bridge (bridges/lua), its
+#                       tests and its pressure scenario; pkg-config to
+#                       find it.
 #   libclang-rt-N-dev   only when clang N is installed without its runtime
 #                       libraries: libFuzzer, for the fuzz test of the
 #                       closure decoder (tests/fuzz), which is skipped
@@ -11,6 +14,8 @@
 # same advice (or, for libFuzzer, skips the fuzz test and says why).
 need=""
 [ -f /usr/include/xxhash.h ] || need="$need libxxhash-dev"
+[ -f /usr/include/lua5.4/lua.h ] || need="$need liblua5.4-dev"
+command -v pkg-config >/dev/null 2>&1 || need="$need pkg-config"
 if command -v clang >/dev/null 2>&1; then
     # -print-file-name prints the bare name back when the file is missing.
     rt=$(clang -print-file-name="libclang_rt.fuzzer-$(uname -m).a" 2>/dev/null)
@@ -20,4 +25,4 @@ if command -v clang >/dev/null 2>&1; then
     fi
 fi
 # shellcheck disable=SC2086 # need is a list of words
-sh "$(dirname "$0")/apt-install.sh" "needed to build tether and run its fuzz test" $need
+sh "$(dirname "$0")/apt-install.sh" "needed to build tether, its Lua bridge and its fuzz test" $need

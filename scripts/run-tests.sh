@@ -72,9 +72,11 @@ targets="" tests="" TT_CHECKED=1 \
 # lock-free lookups while another thread registers (test_static), heaps
 # used from several threads (test_threads), many threads on one heap
 # (test_mt), the thread misuses (test_mt_misuse) and leak reports made
-# while another thread makes and frees handles (test_leaks).
-targets="test_static test_threads test_mt test_mt_misuse test_leaks" \
-tests="^(test_static|test_threads|test_mt)[.]|^test_mt_misuse\$|^test_leaks\$" \
+# while another thread makes and frees handles (test_leaks), and the Lua
+# bridge, whose held values another thread's collection must leave to the
+# thread that runs the Lua state (test_lua).
+targets="test_static test_threads test_mt test_mt_misuse test_leaks test_lua" \
+tests="^(test_static|test_threads|test_mt|lua_bridge)[.]|^test_mt_misuse\$|^test_leaks\$" \
     run_config tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_C_COMPILER=clang -DTETHER_SANITIZE=thread
 echo "$passed passed, $failed failed"
 exit $status
