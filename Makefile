@@ -33,6 +33,8 @@ demo: lib
 	    printf '\n== examples/%s.c\n' $$e; \
 	    $(BUILD)/gcc/examples/$$e || exit 1; \
 	done
+	@printf '\n== bridges/lua/example_lua.c\n'
+	@$(BUILD)/gcc/bridges/lua/example_lua
 
 # The suite twice: gcc with checked mode off by default, then clang under
 # AddressSanitizer + UndefinedBehaviorSanitizer with checked mode on.

@@ -29,9 +29,10 @@
 # and shorter handle runs; in the checked section, 3 GCBench rounds and
 # handle runs of -n 2.
 # BENCH_ONLY="SECTION...": run only those sections, among gcbench,
-# binarytrees, handles, static, finalizers, threads and checked (for
-# example BENCH_ONLY=threads, the issue-5 benchmarks, or
-# BENCH_ONLY=checked, the cost of checked mode of issue 6).
+# binarytrees, handles, static, finalizers, threads, checked and bridges
+# (for example BENCH_ONLY=threads, the issue-5 benchmarks,
+# BENCH_ONLY=checked, the cost of checked mode of issue 6, or
+# BENCH_ONLY=bridges, the pressure scenarios of issue 7).
 # Programs that were not built (a peer missing at configure time) are
 # skipped. Exit status: 0 if every program ran and agreed with its peers.
 set -u
@@ -389,6 +390,25 @@ static_table() {
 tether static_lookup -n $STATIC_N -r $STATIC_ROUNDS"
 }
 
+# The pressure scenario of the Lua bridge (issue 7): 10,000 items of 1 MiB,
+# the last 10 kept, Lua's allocator and the tether heap capped at 256 MiB;
+# Lua strings held from C, then tether objects held from Lua; each with the
+# bridge and with a baseline without it. The bridge runs must complete
+# (the status fails otherwise); the baselines are expected to fail at the
+# cap, which is what they are there to show. Each run is its own process,
+# so peak RSS is its own.
+bridges() {
+    echo "== bridges: the Lua pressure scenario (issue 7) =="
+    if [ ! -x "$B/bridges/lua/lua_pressure" ]; then
+        echo "  lua_pressure not built (configure with -DTETHER_BRIDGES=ON and Lua 5.4): skipped"
+        echo
+        return
+    fi
+    "$B/bridges/lua/lua_pressure" "${LUA_ITEMS:-10000}" || failed
+    echo "  goal: both bridge runs complete beside failing baselines"
+    echo
+}
+
 main() {
     echo "tether benchmarks, $(date -u '+%Y-%m-%d %H:%M UTC')"
     cpu=$(grep -m1 'model name' /proc/cpuinfo 2>/dev/null | sed 's/.*: //')
@@ -411,6 +431,7 @@ main() {
     section finalizers && finalizers
     section threads && threads
     section checked && checked
+    section bridges && bridges
 }
 
 # section NAME: whether BENCH_ONLY (a list of section names) is empty or
