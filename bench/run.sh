@@ -390,7 +390,10 @@ static_table() {
 tether static_lookup -n $STATIC_N -r $STATIC_ROUNDS"
 }
 
-# The pressure scenario of the Lua bridge (issue 7): 10,000 items of 1 MiB,
+# The bridges (issue 7). The JVM: the -Xmx64m scenario (10,000 byte[1 MiB],
+# the last 10 kept, with the bridge and with plain global references), and
+# jni_bench's two cost targets, measured against hand-written JNI in the
+# same process. Lua: the pressure scenario, 10,000 items of 1 MiB,
 # the last 10 kept, Lua's allocator and the tether heap capped at 256 MiB;
 # Lua strings held from C, then tether objects held from Lua; each with the
 # bridge and with a baseline without it. The bridge runs must complete
@@ -406,6 +409,16 @@ bridges() {
     fi
     "$B/bridges/lua/lua_pressure" "${LUA_ITEMS:-10000}" || failed
     echo "  goal: both bridge runs complete beside failing baselines"
+    echo
+    echo "== bridges: the JVM pressure scenario and cost targets (issue 7) =="
+    if [ ! -x "$B/bridges/jni/jni_pressure" ]; then
+        echo "  jni_pressure not built (configure with -DTETHER_BRIDGES=ON and a JDK): skipped"
+        echo
+        return
+    fi
+    "$B/bridges/jni/jni_pressure" "${JNI_ITEMS:-10000}" || failed
+    echo "  goal: the bridge run completes beside a failing baseline"
+    "$B/bridges/jni/jni_bench" || failed
     echo
 }
 

@@ -203,7 +203,10 @@ JNIEXPORT void JNICALL tt__jni_free0(JNIEnv *env, jclass cls, jlong bridge, jlon
             b->freeq_cap = cap;
         }
     }
-    if (!b->closed && bits && b->freeq_n < b->freeq_cap) b->freeq[b->freeq_n++] = (uint64_t)bits;
+    if (!b->closed && bits && b->freeq_n < b->freeq_cap) {
+        b->freeq[b->freeq_n] = (uint64_t)bits;
+        __atomic_store_n(&b->freeq_n, b->freeq_n + 1, __ATOMIC_RELEASE); /* read unlocked by drain */
+    }
     pthread_mutex_unlock(&b->lock);
     bridge_unref(b); /* the TetherRef's share */
 }
@@ -269,16 +272,24 @@ size_t tt_jni_drain(tt_jni *b)
 {
     if (!open_bridge(b)) return 0;
     size_t n = 0;
-    for (;;) {
+    /* Nothing queued (the usual case): no lock. A free queued just after
+     * this read waits for the next call. */
+    while (__atomic_load_n(&b->freeq_n, __ATOMIC_ACQUIRE) != 0) {
         pthread_mutex_lock(&b->lock);
-        uint64_t bits = b->freeq_n ? b->freeq[--b->freeq_n] : 0;
+        uint64_t bits = 0;
+        if (b->freeq_n) {
+            bits = b->freeq[b->freeq_n - 1];
+            __atomic_store_n(&b->freeq_n, b->freeq_n - 1, __ATOMIC_RELAXED);
+        }
         pthread_mutex_unlock(&b->lock);
         if (!bits) break;
         tt_global_free(b->t, (tt_global){bits});
         count(&b->st.unwrapped_freed, 1);
         n++;
     }
-    if (__atomic_exchange_n(&b->pressure, 0, __ATOMIC_ACQ_REL)) tt_jni_relieve(b);
+    if (__atomic_load_n(&b->pressure, __ATOMIC_ACQUIRE) &&
+        __atomic_exchange_n(&b->pressure, 0, __ATOMIC_ACQ_REL))
+        tt_jni_relieve(b);
     return n;
 }
 
