@@ -35,6 +35,8 @@ demo: lib
 	done
 	@printf '\n== bridges/lua/example_lua.c\n'
 	@$(BUILD)/gcc/bridges/lua/example_lua
+	@printf '\n== bridges/jni/example_jni.c\n'
+	@$(BUILD)/gcc/bridges/jni/example_jni
 
 # The suite twice: gcc with checked mode off by default, then clang under
 # AddressSanitizer + UndefinedBehaviorSanitizer with checked mode on.
