@@ -111,19 +111,29 @@ static size_t array_bytes(tt_jni *b, JNIEnv *env, jobject obj)
 
 static int open_bridge(const tt_jni *b) { return b && b->sig == JNI_SIG; }
 
-tt_ref tt_jni_hold_sized(tt_jni *b, jobject obj, size_t external_bytes)
+/* The start of a bridge call that works in Java: b is open (else NULL with
+ * TT_ECLOSED), queued work is done, and this thread's JNIEnv returned. */
+static JNIEnv *begin(tt_jni *b, const char *what)
 {
     if (!open_bridge(b)) {
-        tt_set_error(TT_ECLOSED, "tt_jni_hold: not an open bridge");
-        return TT_NULL;
+        tt_set_error(TT_ECLOSED, "%s: not an open bridge", what);
+        return NULL;
     }
+    tt_jni_drain(b);
+    JNIEnv *env = env_of(b);
+    if (!env) tt_set_error(TT_ESTATE, "%s: this thread cannot attach to the JVM", what);
+    return env;
+}
+
+tt_ref tt_jni_hold_sized(tt_jni *b, jobject obj, size_t external_bytes)
+{
     if (!obj) {
         tt_set_error(TT_EINVAL, "tt_jni_hold: null Java object");
         return TT_NULL;
     }
-    tt_jni_drain(b);
-    JNIEnv *env = env_of(b);
-    jobject g = env ? (*env)->NewGlobalRef(env, obj) : NULL;
+    JNIEnv *env = begin(b, "tt_jni_hold");
+    if (!env) return TT_NULL;
+    jobject g = (*env)->NewGlobalRef(env, obj);
     if (!g) {
         tt_set_error(TT_ENOMEM, "tt_jni_hold: the JVM could not make a global reference");
         return TT_NULL;
@@ -223,12 +233,8 @@ JNIEXPORT void JNICALL tt__jni_pressure0(JNIEnv *env, jclass cls, jlong bridge)
 
 jobject tt_jni_wrap_object(tt_jni *b, tt_ref obj)
 {
-    if (!open_bridge(b)) {
-        tt_set_error(TT_ECLOSED, "tt_jni_wrap_object: not an open bridge");
-        return NULL;
-    }
-    tt_jni_drain(b);
-    JNIEnv *env = env_of(b);
+    JNIEnv *env = begin(b, "tt_jni_wrap_object");
+    if (!env) return NULL;
     tt_global g = tt_global_new(b->t, obj);
     if (tt_global_is_null(g) && !tt_is_null(obj)) return NULL;
     __atomic_fetch_add(&b->refs, 1, __ATOMIC_RELAXED); /* released by free0 */
@@ -295,12 +301,8 @@ size_t tt_jni_drain(tt_jni *b)
 
 jbyteArray tt_jni_new_byte_array(tt_jni *b, jsize n)
 {
-    if (!open_bridge(b)) {
-        tt_set_error(TT_ECLOSED, "tt_jni_new_byte_array: not an open bridge");
-        return NULL;
-    }
-    tt_jni_drain(b);
-    JNIEnv *env = env_of(b);
+    JNIEnv *env = begin(b, "tt_jni_new_byte_array");
+    if (!env) return NULL;
     jbyteArray a = (*env)->NewByteArray(env, n);
     if (a || !(*env)->ExceptionCheck(env)) return a;
     jthrowable ex = (*env)->ExceptionOccurred(env);
