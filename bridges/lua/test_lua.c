@@ -301,6 +301,61 @@ static void test_close_with_values_held(void)
     tt_heap_close(h);
 }
 
+/* A Lua memory error inside tt_lua_hold (the registry cannot grow):
+ * raised to the protected caller as Lua does, leaving a foreign object
+ * that holds no reference and whose cleanup releases nothing (ASan and
+ * the counters see any leak). */
+struct capped {
+    size_t used, cap;
+};
+
+static void *capped_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
+{
+    struct capped *c = ud;
+    size_t old = ptr ? osize : 0;
+    if (nsize == 0) {
+        free(ptr);
+        c->used -= old;
+        return NULL;
+    }
+    if (nsize > old && c->used + (nsize - old) > c->cap) return NULL;
+    void *p = realloc(ptr, nsize);
+    if (p) c->used = c->used - old + nsize;
+    return p;
+}
+
+static int hold_many(lua_State *Ls)
+{
+    tt_lua *bl = tt_lua_of(Ls);
+    for (int i = 0; i < 100000; i++) {
+        lua_pushinteger(Ls, i);
+        (void)tt_lua_hold(bl, -1);
+        lua_pop(Ls, 1);
+    }
+    return 0;
+}
+
+static void test_lua_memory_error(void)
+{
+    h = tt_heap_open(NULL);
+    REQUIRE(h != NULL);
+    t = tt_thread_attach(h);
+    struct capped mem = {0, 256 * 1024};
+    L = lua_newstate(capped_alloc, &mem);
+    REQUIRE(L != NULL);
+    b = tt_lua_open(L, t);
+    REQUIRE(b != NULL);
+    lua_pushcfunction(L, hold_many);
+    CHECK_EQ(lua_pcall(L, 0, 0, 0), LUA_ERRMEM); /* the registry filled the cap */
+    lua_pop(L, 1);
+    size_t held = stats().held;
+    CHECK(held > 1000);
+    CHECK_EQ(tt_collect(t), TT_OK);
+    CHECK_EQU(tt_lua_drain(b), held); /* every one, the last without a reference */
+    CHECK_EQU(stats().held, 0);
+    close_all();
+}
+
 /* Refusals: a second bridge on one state; a foreign object the bridge did
  * not make; null arguments. */
 static void test_refused(void)
@@ -331,6 +386,7 @@ int main(void)
     RUN(test_objects_held_from_lua);
     RUN(test_pressure_both_ways);
     RUN(test_close_with_values_held);
+    RUN(test_lua_memory_error);
     RUN(test_refused);
     return tt_test_done();
 }

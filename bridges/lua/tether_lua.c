@@ -215,31 +215,25 @@ tt_ref tt_lua_hold_sized(tt_lua *b, int idx, size_t external_bytes)
         return TT_NULL;
     }
     *hv = (struct held){HELD_SIG, b, LUA_NOREF};
-    tt_frame f = tt_frame_push(b->t, 1);
-    if (tt_frame_is_null(f)) {
-        free(hv);
-        return TT_NULL;
-    }
+    /* No tether frame here: luaL_ref below may raise a Lua error, whose
+     * longjmp would leave a frame open. Nothing after the object is made
+     * can collect (tt_guardian_add never does; Lua allocates only Lua
+     * memory), so the object needs no root until it is returned. */
     tt_ref obj = tt_wtable_wrap(b->t, b->w, hv, external_bytes, held_cleanup, b, NULL);
     if (tt_is_null(obj)) {
         free(hv);
-        tt_frame_pop(b->t, f, TT_NO_LOCAL);
         return TT_NULL;
     }
     b->live++;
     b->st.held++;
-    tt_local l = tt_local_new(b->t, obj);
     if (tt_guardian_add(b->t, b->g, obj) != TT_OK) {
         tt_release(b->t, obj);
-        tt_frame_pop(b->t, f, TT_NO_LOCAL);
         return TT_NULL;
     }
     /* May raise a Lua memory error: the object then holds LUA_NOREF,
-     * which its cleanup unrefs harmlessly. */
+     * which its cleanup unrefs harmlessly once tether finds it dead. */
     lua_pushvalue(L, idx);
     hv->ref = luaL_ref(L, LUA_REGISTRYINDEX);
-    obj = tt_local_get(b->t, l);
-    tt_frame_pop(b->t, f, TT_NO_LOCAL);
     return obj;
 }
 
