@@ -32,33 +32,13 @@
 #include <lauxlib.h>
 #include <lualib.h>
 
+#include "capped_alloc.h"
 #include "tether_lua.h"
 
 #define MIB ((size_t)1 << 20)
 #define KEEP 10
 #define CAP_MIB 256
 
-/* Lua's allocator, capped. */
-struct capped {
-    size_t used, peak, cap;
-};
-
-static void *capped_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
-{
-    struct capped *c = ud;
-    size_t old = ptr ? osize : 0;
-    if (nsize == 0) {
-        free(ptr);
-        c->used -= old;
-        return NULL;
-    }
-    if (nsize > old && c->used + (nsize - old) > c->cap) return NULL;
-    void *p = realloc(ptr, nsize);
-    if (!p) return NULL;
-    c->used = c->used - old + nsize;
-    if (c->used > c->peak) c->peak = c->used;
-    return p;
-}
 
 struct run {
     tt_heap *h;

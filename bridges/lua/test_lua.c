@@ -12,6 +12,7 @@
 #include <lauxlib.h>
 #include <lualib.h>
 
+#include "capped_alloc.h"
 #include "tether_lua.h"
 #include "tt_test.h"
 
@@ -305,24 +306,6 @@ static void test_close_with_values_held(void)
  * raised to the protected caller as Lua does, leaving a foreign object
  * that holds no reference and whose cleanup releases nothing (ASan and
  * the counters see any leak). */
-struct capped {
-    size_t used, cap;
-};
-
-static void *capped_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
-{
-    struct capped *c = ud;
-    size_t old = ptr ? osize : 0;
-    if (nsize == 0) {
-        free(ptr);
-        c->used -= old;
-        return NULL;
-    }
-    if (nsize > old && c->used + (nsize - old) > c->cap) return NULL;
-    void *p = realloc(ptr, nsize);
-    if (p) c->used = c->used - old + nsize;
-    return p;
-}
 
 static int hold_many(lua_State *Ls)
 {
@@ -340,7 +323,7 @@ static void test_lua_memory_error(void)
     h = tt_heap_open(NULL);
     REQUIRE(h != NULL);
     t = tt_thread_attach(h);
-    struct capped mem = {0, 256 * 1024};
+    struct capped mem = {0, 0, 256 * 1024};
     L = lua_newstate(capped_alloc, &mem);
     REQUIRE(L != NULL);
     b = tt_lua_open(L, t);
