@@ -39,7 +39,6 @@
 #define KEEP 10
 #define CAP_MIB 256
 
-
 struct run {
     tt_heap *h;
     tt_thread *t;
