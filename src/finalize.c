@@ -321,11 +321,11 @@ static bool run_front(tt_thread *t)
         t->dying = p;
         t->dying_file = s ? s->file : NULL;
         t->dying_line = s ? s->line : 0;
-        t->f.hold |= TT__HOLD_DYING; /* the inline stores do not watch */
+        tt__hold_set(t, TT__HOLD_DYING); /* the inline stores do not watch */
     }
     bool ran = tt__cleanup_run_one(t, p);
     t->dying = 0;
-    t->f.hold &= ~TT__HOLD_DYING;
+    tt__hold_clear(t, TT__HOLD_DYING);
     if (ran) return true;
     /* No cleanup left: drop what remains (edges, guardians) and let go. */
     tt__cleanup_run_all(t, p, true);

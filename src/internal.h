@@ -679,6 +679,20 @@ static inline uint32_t tt__thread_state(const tt_thread *t)
     return __atomic_load_n(&t->state, __ATOMIC_SEQ_CST);
 }
 
+/* Set or clear hold bits of t's owner_key (tether/fast.h): by the owner
+ * alone, so a load and a store do; atomic because a thread wrongly given
+ * t reads the word. */
+static inline void tt__hold_set(tt_thread *t, uintptr_t bits)
+{
+    uintptr_t k = __atomic_load_n(&t->f.owner_key, __ATOMIC_RELAXED);
+    __atomic_store_n(&t->f.owner_key, k | bits, __ATOMIC_RELAXED);
+}
+static inline void tt__hold_clear(tt_thread *t, uintptr_t bits)
+{
+    uintptr_t k = __atomic_load_n(&t->f.owner_key, __ATOMIC_RELAXED);
+    __atomic_store_n(&t->f.owner_key, k & ~bits, __ATOMIC_RELAXED);
+}
+
 /* A byte per OS thread (thread.c): its address names the calling OS
  * thread in one instruction, where pthread_self is a call. */
 TT_HIDDEN extern _Thread_local char tt__self_token __attribute__((tls_model("initial-exec")));

@@ -172,7 +172,10 @@ tt_thread *tt__thread_attach(tt_heap *h, bool internal, const char *file, int li
     t->line = line;
     t->owner = pthread_self();
     t->owner_token = &tt__self_token;
-    t->f.owner_tp = tt__thread_pointer() ? tt__thread_pointer() : ~(uintptr_t)0;
+    /* Without a thread pointer, or one whose low bits the hold bits
+     * would need, all ones: nothing matches, the inline checks defer. */
+    uintptr_t tp = tt__thread_pointer();
+    t->f.owner_key = tp && (tp & 7) == 0 ? tp : ~(uintptr_t)0;
     t->internal = internal;
     /* Held before linking: an OS thread's attachments are always known to
      * its exit. A hold left by a failed attach is harmless. */

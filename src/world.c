@@ -270,7 +270,7 @@ int tt_foreign_region_enter_at(tt_thread *t, const char *file, int line)
     t->region_file = file;
     t->region_line = line;
     /* Checked mode's inline paths stop; the out-of-line ones report. */
-    t->f.hold |= TT__HOLD_REGION;
+    tt__hold_set(t, TT__HOLD_REGION);
     tt__thread_set_state(t, TT__TS_FOREIGN);
     return TT_OK;
 }
@@ -287,7 +287,7 @@ int tt_foreign_region_leave_at(tt_thread *t, const char *file, int line)
         return tt__fail(TT_ESTATE, file, line, "tt_foreign_region_leave: not in a foreign region");
     }
     tt__thread_set_state(t, TT__TS_RUNNING);
-    t->f.hold &= ~TT__HOLD_REGION;
+    tt__hold_clear(t, TT__HOLD_REGION);
     t->region_file = NULL;
     t->region_line = 0;
     return TT_OK;

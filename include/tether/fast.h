@@ -7,8 +7,8 @@
  * tests `slow`: zero means the plain fast path applies, so it needs no
  * other mode test. Otherwise it holds TT__SLOW_* bits. Exactly
  * TT__SLOW_CHECKED means checked mode: the inline paths then run their
- * checked variants (below) if the caller owns the thread and `hold` is
- * clear; they prove the common case correct with a few compares and leave
+ * checked variants (below) if the caller owns the thread and no hold bit
+ * is set; they prove the common case correct with a few compares and leave
  * everything else, including every misuse, to the out-of-line path that
  * reports it. Any
  * other value sends every call out of line. `slow` is written by the
@@ -34,10 +34,9 @@ struct tt_type;
 /* Bits of struct tt__fast's `slow`. */
 #define TT__SLOW_CHECKED 1u /* checked mode */
 #define TT__SLOW_DEAD 2u    /* detached, heap closed, or its OS thread exited */
-/* Bits of `hold`, which stops checked mode's inline paths on the owning
- * thread. Kept out of `slow`, which any thread reads first: a thread
- * wrongly using another's tt_thread must not race with the owner's
- * writes, and the owner check comes before any read of `hold`. */
+/* Hold bits, in the low bits of `owner_key` (a thread pointer is
+ * aligned): while one is set, the owner's own thread pointer no longer
+ * matches, so checked mode's inline paths stop on the owning thread too. */
 #define TT__HOLD_REGION 1u /* inside a foreign region */
 #define TT__HOLD_DYING 2u  /* running a cleanup whose object may not be stored */
 
@@ -94,8 +93,10 @@ struct tt__fast {
     struct tt__alloc_buf buf[TT__NCLASSES];
 
     /* Checked mode's inline paths; unused otherwise. */
-    uintptr_t owner_tp;    /* thread pointer of the owning OS thread */
-    uint32_t hold;         /* TT__HOLD_*, written and read by the owner */
+    /* The owning OS thread's thread pointer, or'ed with TT__HOLD_* bits;
+     * written by the owner alone, read by any thread that is given this
+     * tt_thread (a misuse it must detect): relaxed atomic both ways. */
+    uintptr_t owner_key;
     const struct tt_type *vc_type; /* last type validated for allocation */
     /* Reference fields proven per type: bit k of mask means offset 8k is
      * a reference field of a fixed-size type ty (direct-mapped). */
@@ -110,7 +111,7 @@ struct tt__fast {
 };
 
 /* The calling OS thread's thread pointer: one load, unique among running
- * threads. Where the compiler cannot give it, 0, which no owner_tp holds
+ * threads. Where the compiler cannot give it, 0, which no owner_key holds
  * (attach stores all ones then), so checked mode's inline paths defer
  * every call to the out-of-line path. */
 TT_INLINE uintptr_t tt__thread_pointer(void)
@@ -137,11 +138,11 @@ TT_INLINE uint32_t tt__slow(const struct tt__fast *f) { return f->slow; }
 /* Whether the inline checked variants may run on this call, given the
  * thread's `slow` word: checked mode, called from the owning OS thread,
  * which is outside a foreign region and not running a cleanup that
- * watches for resurrection. `hold` is read only once the caller is known
- * to be the owner, its only writer. */
+ * watches for resurrection (no hold bit: one compare covers all three). */
 TT_INLINE int tt__checked_inline(const struct tt__fast *f, uint32_t slow)
 {
-    return slow == TT__SLOW_CHECKED && f->owner_tp == tt__thread_pointer() && f->hold == 0;
+    return slow == TT__SLOW_CHECKED &&
+           __atomic_load_n(&f->owner_key, __ATOMIC_RELAXED) == tt__thread_pointer();
 }
 
 /* Whether p (nonzero) is known live to this thread's cache. */
