@@ -153,19 +153,25 @@ int tt__cleanup_reserve(tt_heap *h, size_t n)
     return TT_OK;
 }
 
-int tt__cleanup_intern(tt_heap *h, tt_cleanup_fn fn, uint32_t *id)
+bool tt__cleanup_find(tt_heap *h, tt_cleanup_fn fn, uint32_t *id)
 {
-    uint64_t key = (uint64_t)(uintptr_t)fn, v;
-    /* Programs register with few functions, usually the same one in a
-     * row: a one-entry cache spares the map. */
+    uint64_t v;
     if (fn == h->fn_last && h->fn_last_id) {
         *id = h->fn_last_id;
-        return TT_OK;
+        return true;
     }
-    if (tt__u64map_get(&h->fn_ids, key, &v)) {
+    if (!tt__u64map_get(&h->fn_ids, (uint64_t)(uintptr_t)fn, &v)) return false;
+    *id = (uint32_t)v;
+    return true;
+}
+
+int tt__cleanup_intern(tt_heap *h, tt_cleanup_fn fn, uint32_t *id)
+{
+    /* Programs register with few functions, usually the same one in a
+     * row: a one-entry cache (in tt__cleanup_find) spares the map. */
+    if (tt__cleanup_find(h, fn, id)) {
         h->fn_last = fn;
-        h->fn_last_id = (uint32_t)v;
-        *id = (uint32_t)v;
+        h->fn_last_id = *id;
         return TT_OK;
     }
     if (h->nfns == TT__FN_MAX + 1) return TT_ENOMEM;
@@ -177,7 +183,7 @@ int tt__cleanup_intern(tt_heap *h, tt_cleanup_fn fn, uint32_t *id)
         h->fns_cap = cap;
         if (h->nfns < TT__FN_USER) h->nfns = TT__FN_USER;
     }
-    if (tt__u64map_put(&h->fn_ids, key, h->nfns) != 0) return TT_ENOMEM;
+    if (tt__u64map_put(&h->fn_ids, (uint64_t)(uintptr_t)fn, h->nfns) != 0) return TT_ENOMEM;
     h->fns[h->nfns] = fn;
     *id = h->nfns++;
     return TT_OK;
@@ -186,7 +192,11 @@ int tt__cleanup_intern(tt_heap *h, tt_cleanup_fn fn, uint32_t *id)
 int tt__cleanup_add(tt_heap *h, uintptr_t obj, uint32_t fn, uintptr_t flags, void *env,
                     const char *file, int line)
 {
-    if (tt__cleanup_reserve(h, 1) != TT_OK) return TT_ENOMEM;
+    /* A foreign object's first entry needs no map slot (its head is in
+     * its payload and nothing is older): only the log must have room. */
+    struct tt__foreign *fp = foreign_payload(obj);
+    if ((h->ce_len == h->ce_cap || !fp || fp->head) && tt__cleanup_reserve(h, 1) != TT_OK)
+        return TT_ENOMEM;
     uint32_t idx = (uint32_t)h->ce_len++;
     uint32_t prev = tt__cleanup_head(h, obj);
     h->ce[idx].w = obj | ((uintptr_t)fn << TT__CE_FN_SHIFT) | flags;
@@ -455,7 +465,14 @@ int tt_release_at(tt_thread *t, tt_ref obj, const char *file, int line)
                               "tt_release of a foreign object that was already released");
         return tt__fail(TT_ESTATE, file, line, "tt_release: already released");
     }
-    tt__cleanup_run_all(t, obj.bits, false);
+    /* Most foreign objects hold one entry, their base: run it directly,
+     * without the walks that look for further cleanups, edges and
+     * guardians (a lone entry has no older one). */
+    uint32_t head = fp ? tt__cleanup_head(h, obj.bits) : 0;
+    if (head && (h->ce[head - 1].w & (TT__CE_BASE | TT__CE_OLDER)) == TT__CE_BASE)
+        run_entry(t, obj.bits, head - 1, 0);
+    else
+        tt__cleanup_run_all(t, obj.bits, false);
     return TT_OK;
 }
 

@@ -25,8 +25,6 @@
 const tt_type tt_foreign_type = {TT_TYPE_SIG, "tt_foreign", TT_KIND_ATOMIC,
                                  (uint32_t)sizeof(struct tt__foreign), 0, 0, NULL, NULL, NULL};
 
-bool tt__is_foreign(uintptr_t p) { return tt_type_of((tt_ref){p}) == &tt_foreign_type; }
-
 void tt_cleanup_free(tt_thread *t, tt_ref obj, void *env)
 {
     (void)env;
@@ -38,11 +36,13 @@ void tt__foreign_release(tt_heap *h, uintptr_t p)
     struct tt__foreign *fp = (struct tt__foreign *)p;
     if (fp->state & TT__FOREIGN_RELEASED) return;
     if (fp->state & TT__FOREIGN_IN_WTABLE) tt__wtables_drop(h, p, fp->addr);
-    fp->state = TT__FOREIGN_RELEASED;
+    /* Atomic, and the state before the address: tt_foreign_addr reads both
+     * without the lock (see there). */
+    __atomic_store_n(&fp->state, TT__FOREIGN_RELEASED, __ATOMIC_RELEASE);
     h->ext_live -= fp->ext;
     h->ext_freed += fp->ext;
     fp->ext = 0;
-    fp->addr = NULL;
+    __atomic_store_n(&fp->addr, NULL, __ATOMIC_RELEASE);
 }
 
 void tt__foreign_cleanup_point(tt_thread *t)
@@ -134,14 +134,46 @@ static int intern_or_fail(tt_heap *h, tt_cleanup_fn fn, uint32_t *id, const char
                     fname);
 }
 
+/* Whether `bytes` more external bytes need no collection, cleanup point
+ * or limit check: make_room would do nothing. */
+static bool room_is_free(const tt_heap *h, size_t bytes)
+{
+    return h->alloc_since_gc + h->ext_since_gc + bytes < h->threshold && !h->pending.count &&
+           !h->cfg.max_size;
+}
+
+/* tt_foreign_new's common case, unchecked: the function registered
+ * before, room for the external bytes and the log entry, and a free slot
+ * in the thread's run, so the object is bumped as tt_alloc does inline and
+ * its base entry appended with nothing to reserve. TT_NULL if any of that
+ * does not hold (the caller takes the general path; nothing was done). */
+static tt_ref foreign_new_fast(tt_thread *t, tt_heap *h, void *addr, size_t external_bytes,
+                               tt_cleanup_fn fn, void *env, const char *file, int line)
+{
+    uint32_t id = TT__FN_NONE;
+    if (h->checked || tt__slow(&t->f) || !room_is_free(h, external_bytes) ||
+        h->ce_len == h->ce_cap || (fn && !tt__cleanup_find(h, fn, &id)))
+        return TT_NULL;
+    tt_ref r = tt__bump(t, &tt_foreign_type, ((uintptr_t)sizeof(struct tt__foreign) + 15) & ~(uintptr_t)7);
+    if (r.bits == 0) return TT_NULL;
+    (void)tt__cleanup_add(h, r.bits, id, TT__CE_BASE, env, file, line); /* room checked */
+    struct tt__foreign *fp = (struct tt__foreign *)r.bits;
+    fp->addr = addr;
+    add_external(h, fp, external_bytes);
+    return r;
+}
+
 tt_ref tt_foreign_new_at(tt_thread *t, void *addr, size_t external_bytes, tt_cleanup_fn fn,
                          void *env, const char *file, int line)
 {
     TT__LOCKED_T(t);
     int code;
     tt_heap *h = tt__enter(t, file, line, &code);
+    if (!h) return TT_NULL;
+    tt_ref fast = foreign_new_fast(t, h, addr, external_bytes, fn, env, file, line);
+    if (fast.bits) return fast;
     uint32_t id;
-    if (!h || make_room(t, external_bytes, "tt_foreign_new", file, line) != TT_OK ||
+    if (make_room(t, external_bytes, "tt_foreign_new", file, line) != TT_OK ||
         intern_or_fail(h, fn, &id, "tt_foreign_new", file, line) != TT_OK)
         return TT_NULL;
     tt_ref r = make_foreign(t, id, 0, env, "tt_foreign_new", file, line);
@@ -278,7 +310,7 @@ void *tt_foreign_allocate_at(tt_thread *t, tt_ref obj, size_t external_bytes,
     }
     bool tabled = (fp->state & TT__FOREIGN_IN_WTABLE) && fp->addr != p;
     if (tabled) tt__wtables_drop(h, obj.bits, fp->addr);
-    fp->addr = p;
+    __atomic_store_n(&fp->addr, p, __ATOMIC_RELEASE);
     if (external_bytes >= fp->ext) {
         add_external(h, fp, external_bytes - fp->ext);
     } else {
@@ -288,12 +320,62 @@ void *tt_foreign_allocate_at(tt_thread *t, tt_ref obj, size_t external_bytes,
     return p;
 }
 
+/* Unchecked, a live foreign object's address is read without the heap
+ * lock: bindings read it on every call into the foreign code. The object
+ * cannot be freed meanwhile (the caller holds it, so no collection frees
+ * it) and the address and state are stored atomically. Release stores the
+ * state before nulling the address, so a non-null address read before an
+ * unreleased state is the object's current one. Anything else (checked
+ * mode, errors, a released or null address) takes the locked path, which
+ * reports. */
+static struct tt__foreign *foreign_unlocked(tt_thread *t, tt_ref obj)
+{
+    if (!t || t->f.sig != TT__THREAD_SIG || t->f.checked || obj.bits == 0 || (obj.bits & 7) ||
+        !tt__is_foreign(obj.bits))
+        return NULL;
+    return (struct tt__foreign *)obj.bits;
+}
+
+static void *foreign_addr_unlocked(tt_thread *t, tt_ref obj)
+{
+    struct tt__foreign *fp = foreign_unlocked(t, obj);
+    if (!fp) return NULL;
+    void *addr = __atomic_load_n(&fp->addr, __ATOMIC_ACQUIRE);
+    if (__atomic_load_n(&fp->state, __ATOMIC_ACQUIRE) & TT__FOREIGN_RELEASED) return NULL;
+    return addr;
+}
+
 void *tt_foreign_addr_at(tt_thread *t, tt_ref obj, const char *file, int line)
 {
+    void *fast = foreign_addr_unlocked(t, obj);
+    if (fast) return fast;
     TT__LOCKED_T(t);
     int code;
     struct tt__foreign *fp = foreign_arg(t, obj, true, "tt_foreign_addr", file, line, &code);
     return fp ? fp->addr : NULL;
+}
+
+void *tt_foreign_addr_if_at(tt_thread *t, tt_ref obj, tt_cleanup_fn fn, const void *env,
+                            const char *file, int line)
+{
+    TT__LOCKED_T(t);
+    int code;
+    struct tt__foreign *fp = foreign_arg(t, obj, true, "tt_foreign_addr_if", file, line, &code);
+    if (!fp) return NULL;
+    tt_heap *h = t->heap;
+    /* The base is the oldest entry carrying TT__CE_BASE; an object with a
+     * single registration has it as its head. */
+    uint32_t cur = tt__cleanup_head(h, obj.bits);
+    while (cur && !(h->ce[cur - 1].w & TT__CE_BASE)) cur = tt__cleanup_older(h, cur - 1);
+    uint32_t id;
+    if (cur && fn && tt__cleanup_find(h, fn, &id) && tt__ce_fn(h->ce[cur - 1].w) == id &&
+        h->ce[cur - 1].env == env)
+        return fp->addr;
+    /* Not a misuse even in checked mode: telling objects apart is what
+     * the call is for. */
+    tt__fail(TT_ETYPE, file, line,
+             "tt_foreign_addr_if: the foreign object was not made with this cleanup and env");
+    return NULL;
 }
 
 size_t tt_foreign_size_at(tt_thread *t, tt_ref obj, const char *file, int line)
@@ -306,6 +388,9 @@ size_t tt_foreign_size_at(tt_thread *t, tt_ref obj, const char *file, int line)
 
 int tt_foreign_released_at(tt_thread *t, tt_ref obj, const char *file, int line)
 {
+    /* Unchecked, without the lock, as tt_foreign_addr. */
+    struct tt__foreign *fast = foreign_unlocked(t, obj);
+    if (fast) return (__atomic_load_n(&fast->state, __ATOMIC_ACQUIRE) & TT__FOREIGN_RELEASED) != 0;
     TT__LOCKED_T(t);
     int code;
     struct tt__foreign *fp = foreign_arg(t, obj, false, "tt_foreign_released", file, line, &code);

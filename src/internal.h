@@ -817,10 +817,14 @@ TT_HIDDEN int tt__cleanup_add(tt_heap *h, uintptr_t obj, uint32_t fn, uintptr_t 
                               const char *file, int line);
 TT_HIDDEN int tt__cleanup_reserve(tt_heap *h, size_t n);
 TT_HIDDEN int tt__cleanup_intern(tt_heap *h, tt_cleanup_fn fn, uint32_t *id);
+/* The id of an interned function, without interning it: false if fn was
+ * never registered. */
+TT_HIDDEN bool tt__cleanup_find(tt_heap *h, tt_cleanup_fn fn, uint32_t *id);
 TT_HIDDEN size_t tt__cleanup_bytes(const tt_heap *h);
 
 /* foreign.c */
-TT_HIDDEN bool tt__is_foreign(uintptr_t p);
+/* Whether p (a live object) is a foreign object: one header read. */
+static inline bool tt__is_foreign(uintptr_t p) { return tt_type_of((tt_ref){p}) == &tt_foreign_type; }
 /* The object's cleanups are all done: give back its external bytes,
  * clear its address, drop it from wrapper tables. */
 TT_HIDDEN void tt__foreign_release(tt_heap *h, uintptr_t p);

@@ -86,7 +86,7 @@ int tt_wtable_put_at(tt_thread *t, tt_wtable *w, const void *addr, tt_ref wrappe
         struct tt__foreign *fp = (struct tt__foreign *)wrapper.bits;
         if (fp->state & TT__FOREIGN_RELEASED)
             return tt__fail(TT_ESTATE, file, line, "tt_wtable_put: the wrapper was released");
-        fp->state |= TT__FOREIGN_IN_WTABLE;
+        __atomic_or_fetch(&fp->state, TT__FOREIGN_IN_WTABLE, __ATOMIC_RELAXED); /* read unlocked */
     }
     if (tt__u64map_put(&w->map, (uint64_t)(uintptr_t)addr, wrapper.bits) != 0)
         return tt__fail(TT_ENOMEM, file, line, "tt_wtable_put: out of memory");

@@ -226,6 +226,98 @@ static void test_foreign_release(void)
     }
 }
 
+/* tt_foreign_addr_if recognises the objects made with one cleanup and
+ * env, follows a deallocation tt_foreign_allocate put in place of the
+ * base, and refuses the rest with distinct codes; in checked mode a
+ * mismatch is an answer, not a misuse. A release through the path for a
+ * lone base entry and one through the general path (a pushed cleanup
+ * above the base) both run everything, newest first. */
+static void count_free_none(tt_thread *t, tt_ref obj, void *env)
+{
+    (void)t;
+    (void)obj;
+    (void)env;
+    frees++;
+}
+static void other_free(tt_thread *t, tt_ref obj, void *env)
+{
+    (void)t;
+    (void)obj;
+    (void)env;
+}
+static void *make_buf(void *ctx)
+{
+    (void)ctx;
+    return malloc(8);
+}
+static void free_env_buf(tt_thread *t, tt_ref obj, void *env)
+{
+    (void)env;
+    free(tt_foreign_addr(t, obj));
+    frees++;
+}
+
+static void test_foreign_addr_if(void)
+{
+    for (int checked = TT_CHECKED_OFF; checked >= TT_CHECKED_ON; checked--) {
+        if (checked == TT_CHECKED_ON && !TT_TEST_CHECKS_BUILT) continue;
+        tt_heap *h = open_heap(checked);
+        tt_thread *t = tt_thread_attach(h);
+        tt_frame f = tt_frame_push(t, 4);
+        int a = 0, b = 0, owner = 0, other = 0;
+        frees = 0;
+        log_reset();
+        tt_local la = tt_local_new(t, tt_foreign_new(t, &a, 0, count_free_none, &owner));
+        tt_local lb = tt_local_new(t, tt_foreign_new(t, &b, 0, other_free, &owner));
+        tt_ref ra = tt_local_get(t, la), rb = tt_local_get(t, lb);
+        tt_test_misuse_reset();
+        CHECK(tt_foreign_addr_if(t, ra, count_free_none, &owner) == &a);
+        tt_clear_error();
+        CHECK(tt_foreign_addr_if(t, ra, count_free_none, &other) == NULL);
+        CHECK_ERR(TT_ETYPE);
+        CHECK(tt_foreign_addr_if(t, ra, other_free, &owner) == NULL);
+        CHECK_ERR(TT_ETYPE);
+        CHECK(tt_foreign_addr_if(t, rb, count_free_none, &owner) == NULL);
+        CHECK_ERR(TT_ETYPE);
+        CHECK(tt_foreign_addr_if(t, ra, NULL, &owner) == NULL);
+        CHECK_ERR(TT_ETYPE);
+        /* A function never registered matches nothing. */
+        CHECK(tt_foreign_addr_if(t, ra, free_env_buf, &owner) == NULL);
+        CHECK_ERR(TT_ETYPE);
+        CHECK_EQ(tt_test_misuse_calls(), 0);
+        /* A pushed cleanup above the base does not hide it. */
+        CHECK_EQ(tt_cleanup_push(t, ra, record, (void *)(intptr_t)1), TT_OK);
+        CHECK(tt_foreign_addr_if(t, ra, count_free_none, &owner) == &a);
+        /* The deallocation tt_foreign_allocate puts in place of the base is
+         * what identifies the object from then on. */
+        void *p = tt_foreign_allocate(t, rb, 8, make_buf, NULL, free_env_buf, &other);
+        REQUIRE(p != NULL);
+        CHECK(tt_foreign_addr_if(t, rb, free_env_buf, &other) == p);
+        CHECK(tt_foreign_addr_if(t, rb, other_free, &owner) == NULL);
+        CHECK_ERR(TT_ETYPE);
+        /* Not a foreign object: the errors of tt_foreign_addr. */
+        tt_local n = tt_local_new(t, new_node(t, 1));
+        tt_clear_error();
+        CHECK(tt_foreign_addr_if(t, tt_local_get(t, n), count_free_none, &owner) == NULL);
+        CHECK_ERR(TT_EINVAL);
+        if (checked == TT_CHECKED_ON) CHECK_STREQ(tt_test_last_misuse(), "not-foreign");
+        /* Released (general path: two entries; lone-base path: one). */
+        CHECK_EQ(tt_release(t, ra), TT_OK);
+        CHECK_LOG(1);
+        CHECK_EQ(frees, 1);
+        CHECK_EQ(tt_release(t, rb), TT_OK);
+        CHECK_EQ(frees, 2);
+        tt_test_misuse_reset();
+        tt_clear_error();
+        CHECK(tt_foreign_addr_if(t, ra, count_free_none, &owner) == NULL);
+        CHECK_ERR(TT_ESTATE);
+        if (checked == TT_CHECKED_ON) CHECK_STREQ(tt_test_last_misuse(), "foreign-after-release");
+        tt_frame_pop(t, f, TT_NO_LOCAL);
+        tt_heap_close(h);
+        CHECK_EQ(frees, 2);
+    }
+}
+
 /* A released foreign object cannot be put into a wrapper table: TT_ESTATE
  * with the caller's site and no report, in every mode; the table is left
  * as it was. */
@@ -903,6 +995,7 @@ int main(void)
     RUN(test_run_last);
     RUN(test_retainer);
     RUN(test_foreign_release);
+    RUN(test_foreign_addr_if);
     RUN(test_wtable_put_released);
     RUN(test_foreign_stack);
     RUN(test_allocator);

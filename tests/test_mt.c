@@ -40,6 +40,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "tt_test.h"
 
@@ -1429,6 +1430,84 @@ static void test_many_heaps(void)
     CHECK_EQ(failed, 0);
 }
 
+/* tt_foreign_addr reads a live object's address without the heap lock
+ * (unchecked mode; checked mode locks, and calls a read after release
+ * a misuse). One thread reads the addresses of foreign objects held in
+ * globals while another releases them: every read is the object's own
+ * address, or NULL with TT_ESTATE once it was released, never anything
+ * else; each cleanup runs once. ThreadSanitizer runs this test too. */
+enum { ADDR_OBJS = 64, ADDR_ROUNDS = 400 };
+struct addr_share {
+    tt_heap *h;
+    tt_global g[ADDR_OBJS];
+    char slots[ADDR_OBJS];
+    int released; /* atomic: how many the releaser released */
+    int bad;      /* reads that were neither the address nor a clean NULL */
+    long nulls;
+};
+static int addr_frees;
+static void addr_cleanup(tt_thread *t, tt_ref obj, void *env)
+{
+    (void)t;
+    (void)obj;
+    (void)env;
+    __atomic_fetch_add(&addr_frees, 1, __ATOMIC_RELAXED);
+}
+static void *addr_reader(void *arg)
+{
+    struct addr_share *s = arg;
+    tt_thread *t = tt_thread_attach(s->h);
+    if (!t) {
+        s->bad++;
+        return NULL;
+    }
+    for (int r = 0; r < ADDR_ROUNDS; r++) {
+        for (int i = 0; i < ADDR_OBJS; i++) {
+            tt_clear_error();
+            void *p = tt_foreign_addr(t, tt_global_get(t, s->g[i]));
+            if (p == &s->slots[i]) continue;
+            if (p == NULL && tt_last_error()->code == TT_ESTATE)
+                s->nulls++;
+            else
+                s->bad++;
+        }
+        if (__atomic_load_n(&s->released, __ATOMIC_ACQUIRE) == ADDR_OBJS) break;
+    }
+    tt_thread_detach(t);
+    return NULL;
+}
+static void test_foreign_addr_unlocked(void)
+{
+    static struct addr_share s;
+    memset(&s, 0, sizeof s);
+    addr_frees = 0;
+    tt_config cfg;
+    tt_config_init(&cfg);
+    cfg.checked = TT_CHECKED_OFF; /* the unlocked read is the unchecked path */
+    s.h = tt_heap_open(&cfg);
+    tt_thread *t = tt_thread_attach(s.h);
+    REQUIRE(t != NULL);
+    for (int i = 0; i < ADDR_OBJS; i++)
+        s.g[i] = tt_global_new(t, tt_foreign_new(t, &s.slots[i], 16, addr_cleanup, NULL));
+    pthread_t th;
+    REQUIRE(pthread_create(&th, NULL, addr_reader, &s) == 0);
+    for (int i = 0; i < ADDR_OBJS; i++) {
+        usleep(200);
+        CHECK_EQ(tt_release(t, tt_global_get(t, s.g[i])), TT_OK);
+        __atomic_store_n(&s.released, i + 1, __ATOMIC_RELEASE);
+    }
+    pthread_join(th, NULL);
+    CHECK_EQ(s.bad, 0);
+    CHECK_EQ(addr_frees, ADDR_OBJS);
+    for (int i = 0; i < ADDR_OBJS; i++) {
+        tt_clear_error();
+        CHECK(tt_foreign_addr(t, tt_global_get(t, s.g[i])) == NULL);
+        CHECK_ERR(TT_ESTATE);
+    }
+    tt_heap_close(s.h);
+    CHECK_EQ(addr_frees, ADDR_OBJS);
+}
+
 /* Prepend n nodes to the list in l. */
 static void grow_list(tt_thread *t, tt_local l, int n)
 {
@@ -1501,6 +1580,7 @@ int main(void)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
     RUN(test_many_heaps);
+    RUN(test_foreign_addr_unlocked);
     RUN(test_mt_without_finalizer_thread);
     RUN(test_mt_with_finalizer_thread);
     RUN(test_finalizer_thread_and_explicit_runs);

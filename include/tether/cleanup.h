@@ -122,9 +122,25 @@ TT_API void *tt_foreign_allocate_at(tt_thread *t, tt_ref obj, size_t external_by
 /* The foreign address of obj. After obj was released (explicitly or by
  * finalization) it returns NULL with TT_ESTATE ("foreign-after-release"
  * in checked mode), never the stale address. NULL with TT_EINVAL if obj
- * is not a foreign object. */
+ * is not a foreign object. Any attached thread, through its own
+ * tt_thread; in unchecked mode it takes no lock (two atomic loads), so it
+ * is cheap enough for every call into the foreign code; a release racing
+ * with it on another thread makes it return the address or NULL with
+ * TT_ESTATE, nothing else. */
 #define tt_foreign_addr(t, obj) tt_foreign_addr_at((t), (obj), TT_HERE)
 TT_API void *tt_foreign_addr_at(tt_thread *t, tt_ref obj, const char *file, int line);
+
+/* The foreign address of obj if its base cleanup (the one given to
+ * tt_foreign_new or tt_foreign_alloc, or the deallocation tt_foreign_allocate
+ * replaced it with) is fn with env: how a library recognises the foreign
+ * objects it made, as luaL_checkudata does by metatable, before trusting
+ * the address. NULL with TT_ETYPE if obj is a foreign object made with
+ * another cleanup or env (an answer, not a misuse, so checked mode reports
+ * nothing); otherwise the errors of tt_foreign_addr. One lock, like
+ * tt_foreign_addr. Any attached thread, through its own tt_thread. */
+#define tt_foreign_addr_if(t, obj, fn, env) tt_foreign_addr_if_at((t), (obj), (fn), (env), TT_HERE)
+TT_API void *tt_foreign_addr_if_at(tt_thread *t, tt_ref obj, tt_cleanup_fn fn, const void *env,
+                                   const char *file, int line);
 
 /* The external size of a foreign object (0 after release). Works on a
  * released object. 0 with TT_EINVAL if obj is null, misaligned or not a
@@ -135,7 +151,8 @@ TT_API void *tt_foreign_addr_at(tt_thread *t, tt_ref obj, const char *file, int 
 TT_API size_t tt_foreign_size_at(tt_thread *t, tt_ref obj, const char *file, int line);
 
 /* Whether a foreign object has been released: 1 or 0. Errors as
- * tt_foreign_size (0 on error). */
+ * tt_foreign_size (0 on error). No lock in unchecked mode, as
+ * tt_foreign_addr. */
 #define tt_foreign_released(t, obj) tt_foreign_released_at((t), (obj), TT_HERE)
 TT_API int tt_foreign_released_at(tt_thread *t, tt_ref obj, const char *file, int line);
 
