@@ -35,7 +35,8 @@ struct tt_jni {
     uint64_t sig;
     JavaVM *vm;
     tt_thread *t;
-    tt_wtable *w;
+    pthread_t owner; /* the thread that opened the bridge, and its JNIEnv */
+    JNIEnv *env;
     size_t refs; /* atomic: 1 while open, plus held objects not cleaned,
                     plus TetherRef objects whose Cleaner has not run */
     pthread_mutex_t lock;
@@ -50,9 +51,29 @@ struct tt_jni {
     jobject listener;
     jmethodID uninstall;
     tt_jni_stats st; /* counters: atomic builtins */
+    /* The per-object counters (held = made - deleted), split so that the
+     * bridge's own thread, their only writer of `own`, counts without a
+     * locked instruction: three of those were a tenth of a wrap and
+     * release. Other threads (the finalizer thread) add to `other`. */
+    struct split {
+        size_t own, other;
+    } made, deleted;
 };
 
 static void count(size_t *c, long d) { __atomic_fetch_add(c, (size_t)d, __ATOMIC_RELAXED); }
+
+static void count_split(const tt_jni *b, struct split *c)
+{
+    if (pthread_equal(pthread_self(), b->owner))
+        __atomic_store_n(&c->own, __atomic_load_n(&c->own, __ATOMIC_RELAXED) + 1, __ATOMIC_RELAXED);
+    else
+        __atomic_fetch_add(&c->other, 1, __ATOMIC_RELAXED);
+}
+
+static size_t split_value(const struct split *c)
+{
+    return __atomic_load_n(&c->own, __ATOMIC_RELAXED) + __atomic_load_n(&c->other, __ATOMIC_RELAXED);
+}
 
 /* ---- JNIEnv of any thread ---- */
 
@@ -66,8 +87,13 @@ static void detach_at_exit(void *vm)
 }
 static void make_detach_key(void) { pthread_key_create(&detach_key, detach_at_exit); }
 
+static int open_bridge(const tt_jni *b) { return b && b->sig == JNI_SIG; }
+
 static JNIEnv *env_of(tt_jni *b)
 {
+    /* The opening thread stays attached while the bridge is open (see the
+     * header), so its JNIEnv is kept: GetEnv is a call into the JVM. */
+    if (open_bridge(b) && pthread_equal(pthread_self(), b->owner)) return b->env;
     JNIEnv *env = NULL;
     jint rc = (*b->vm)->GetEnv(b->vm, (void **)&env, JNI_VERSION_1_8);
     if (rc == JNI_OK) return env;
@@ -96,8 +122,7 @@ static void held_cleanup(tt_thread *t, tt_ref obj, void *ctx)
     jobject g = tt_foreign_addr(t, obj);
     JNIEnv *env = env_of(b);
     if (env && g) (*env)->DeleteGlobalRef(env, g);
-    count(&b->st.deleted, 1);
-    count(&b->st.held, -1);
+    count_split(b, &b->deleted);
     bridge_unref(b);
 }
 
@@ -108,8 +133,6 @@ static size_t array_bytes(tt_jni *b, JNIEnv *env, jobject obj)
             return (size_t)(*env)->GetArrayLength(env, (jarray)obj) * array_elem[i];
     return 0;
 }
-
-static int open_bridge(const tt_jni *b) { return b && b->sig == JNI_SIG; }
 
 /* The start of a bridge call that works in Java: b is open (else NULL with
  * TT_ECLOSED), queued work is done, and this thread's JNIEnv returned. */
@@ -139,14 +162,13 @@ tt_ref tt_jni_hold_sized(tt_jni *b, jobject obj, size_t external_bytes)
         return TT_NULL;
     }
     __atomic_fetch_add(&b->refs, 1, __ATOMIC_RELAXED);
-    int created = 0;
-    tt_ref held = tt_wtable_wrap(b->t, b->w, g, external_bytes, held_cleanup, b, &created);
+    tt_ref held = tt_foreign_new(b->t, g, external_bytes, held_cleanup, b);
     if (tt_is_null(held)) {
         (*env)->DeleteGlobalRef(env, g);
         bridge_unref(b);
         return TT_NULL;
     }
-    count(&b->st.held, 1);
+    count_split(b, &b->made);
     return held;
 }
 
@@ -168,15 +190,14 @@ static jobject held_global(tt_jni *b, tt_ref held, const char *what)
         tt_set_error(TT_EINVAL, "%s: not a Java object held by this bridge", what);
         return NULL;
     }
-    if (tt_foreign_released(b->t, held)) {
+    if (tt_foreign_released(b->t, held)) { /* unchecked: a flag read, no lock */
         tt_set_error(TT_ESTATE, "%s: the Java object was released", what);
         return NULL;
     }
-    jobject g = tt_foreign_addr(b->t, held);
-    if (!g || tt_wtable_get(b->t, b->w, g).bits != held.bits) {
-        tt_set_error(TT_EINVAL, "%s: not a Java object held by this bridge", what);
-        return NULL;
-    }
+    /* The bridge's values are the foreign objects whose base cleanup is
+     * held_cleanup for this bridge. */
+    jobject g = tt_foreign_addr_if(b->t, held, held_cleanup, b);
+    if (!g) tt_set_error(TT_EINVAL, "%s: not a Java object held by this bridge", what);
     return g;
 }
 
@@ -438,14 +459,14 @@ tt_jni *tt_jni_open(JavaVM *vm, tt_thread *t, double threshold)
     b->vm = vm;
     b->t = t;
     b->refs = 1;
+    b->owner = pthread_self();
+    b->env = env;
     pthread_mutex_init(&b->lock, NULL);
-    b->w = tt_wtable_new(t);
-    if (!b->w || load(env, b, threshold) != TT_OK) {
+    if (load(env, b, threshold) != TT_OK) {
         int code = tt_last_error()->code;
         char msg[sizeof tt_last_error()->message];
         memcpy(msg, tt_last_error()->message, sizeof msg);
         drop_classes(env, b);
-        if (b->w) tt_wtable_free(t, b->w);
         pthread_mutex_destroy(&b->lock);
         free(b);
         tt_set_error(code, "%s", msg);
@@ -467,7 +488,6 @@ int tt_jni_close(tt_jni *b)
     pthread_mutex_unlock(&b->lock);
     tt_jni_drain(b); /* what was queued before the flag */
     drop_classes(env, b);
-    tt_wtable_free(b->t, b->w);
     b->sig = 0; /* open_bridge fails from here; cleanups still run */
     bridge_unref(b);
     return TT_OK;
@@ -484,5 +504,8 @@ void tt_jni_get_stats(tt_jni *b, tt_jni_stats *out)
     size_t *src = (size_t *)&b->st, *dst = (size_t *)&s;
     for (size_t i = 0; i < sizeof s / sizeof(size_t); i++)
         dst[i] = __atomic_load_n(&src[i], __ATOMIC_RELAXED);
+    /* deleted first: made only grows and never trails it, so held >= 0. */
+    s.deleted = split_value(&b->deleted);
+    s.held = split_value(&b->made) - s.deleted;
     *out = s;
 }

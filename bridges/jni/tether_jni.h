@@ -51,7 +51,8 @@ extern "C" {
 typedef struct tt_jni tt_jni;
 
 /* Open a bridge between vm and t's heap; the calling OS thread must be
- * attached to both (t is its tether thread). Registers the natives of
+ * attached to both (t is its tether thread), and stay attached to the JVM
+ * until tt_jni_close: the bridge keeps its JNIEnv. Registers the natives of
  * org.tether.TetherRef and org.tether.TetherPressure and arms the pressure
  * thresholds at `threshold` (a fraction of each heap pool's maximum; 0
  * means 0.75). Returns NULL with tether's last error set: TT_EINVAL (null
