@@ -52,10 +52,11 @@ static void set_head(tt_heap *h, uintptr_t obj, uint32_t idx1)
         (void)tt__u64map_put(&h->heads, obj, idx1);
     else
         tt__u64map_remove(&h->heads, obj);
-    if (idx1)
-        *header_of(obj) |= TT__HDR_CLEANUPS;
-    else
-        *header_of(obj) &= ~TT__HDR_CLEANUPS;
+    /* Atomic (the lock orders writers): tt_foreign_addr reads the header
+     * of a live foreign object without the lock. */
+    uintptr_t hdr = *header_of(obj);
+    hdr = idx1 ? hdr | TT__HDR_CLEANUPS : hdr & ~TT__HDR_CLEANUPS;
+    __atomic_store_n(header_of(obj), hdr, __ATOMIC_RELAXED);
 }
 
 uint32_t tt__cleanup_older(tt_heap *h, uint32_t idx)

@@ -330,9 +330,12 @@ void *tt_foreign_allocate_at(tt_thread *t, tt_ref obj, size_t external_bytes,
  * reports. */
 static struct tt__foreign *foreign_unlocked(tt_thread *t, tt_ref obj)
 {
-    if (!t || t->f.sig != TT__THREAD_SIG || t->f.checked || obj.bits == 0 || (obj.bits & 7) ||
-        !tt__is_foreign(obj.bits))
+    if (!t || t->f.sig != TT__THREAD_SIG || t->f.checked || obj.bits == 0 || (obj.bits & 7))
         return NULL;
+    /* The header's low bits change under the lock (set_head stores them
+     * atomically); the type bits never change while obj lives. */
+    uintptr_t hdr = __atomic_load_n((uintptr_t *)obj.bits - 1, __ATOMIC_RELAXED);
+    if ((const tt_type *)(hdr & ~(uintptr_t)7) != &tt_foreign_type) return NULL;
     return (struct tt__foreign *)obj.bits;
 }
 
