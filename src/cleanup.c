@@ -178,9 +178,18 @@ int tt__cleanup_intern(tt_heap *h, tt_cleanup_fn fn, uint32_t *id)
     if (h->nfns == TT__FN_MAX + 1) return TT_ENOMEM;
     if (h->nfns == h->fns_cap) {
         uint32_t cap = h->fns_cap ? h->fns_cap * 2 : 64;
-        tt_cleanup_fn *fns = tt__pages_grow(h, h->fns, h->fns_cap * sizeof *fns, cap * sizeof *fns);
+        if (h->fns && h->nfns_retired == sizeof h->fns_retired / sizeof h->fns_retired[0])
+            return TT_ENOMEM;
+        tt_cleanup_fn *fns = tt__pages_reserve(h, cap * sizeof *fns, TT__PAGE);
         if (!fns) return TT_ENOMEM;
-        h->fns = fns;
+        /* The old array stays readable: tt_release's unlocked path may be
+         * reading it (see fns_retired). */
+        if (h->fns) {
+            memcpy(fns, h->fns, h->fns_cap * sizeof *fns);
+            h->fns_retired[h->nfns_retired] = h->fns;
+            h->fns_retired_cap[h->nfns_retired++] = h->fns_cap;
+        }
+        __atomic_store_n(&h->fns, fns, __ATOMIC_RELEASE);
         h->fns_cap = cap;
         if (h->nfns < TT__FN_USER) h->nfns = TT__FN_USER;
     }
@@ -198,6 +207,7 @@ int tt__cleanup_add(tt_heap *h, uintptr_t obj, uint32_t fn, uintptr_t flags, voi
     struct tt__foreign *fp = foreign_payload(obj);
     if ((h->ce_len == h->ce_cap || !fp || fp->head) && tt__cleanup_reserve(h, 1) != TT_OK)
         return TT_ENOMEM;
+    if (fp && fp->head) tt__foreign_unfast(fp); /* its base is no longer alone */
     uint32_t idx = (uint32_t)h->ce_len++;
     uint32_t prev = tt__cleanup_head(h, obj);
     h->ce[idx].w = obj | ((uintptr_t)fn << TT__CE_FN_SHIFT) | flags;
@@ -243,13 +253,24 @@ static void unlink_entry(tt_heap *h, uintptr_t obj, uint32_t idx, uint32_t newer
 
 static bool is_cleanup(uint32_t fn) { return fn != TT__FN_KEEPALIVE && fn != TT__FN_GUARDIAN; }
 
+/* A base entry whose object's base was claimed: run (or running) by
+ * tt_release's unlocked path, left for the next collection to purge. A
+ * base run under the lock is unlinked before it runs, so it never is. */
+static bool is_stale(uintptr_t w)
+{
+    if (!(w & TT__CE_BASE)) return false;
+    const struct tt__foreign *fp = (const struct tt__foreign *)tt__ce_obj(w);
+    return (__atomic_load_n(&fp->state, __ATOMIC_ACQUIRE) & TT__FOREIGN_CLAIMED) != 0;
+}
+
 /* The newest entry of obj that is a cleanup (not an edge or a guardian):
  * its index + 1, and the entry above it in *newer1. */
 static uint32_t newest_cleanup(tt_heap *h, uintptr_t obj, uint32_t *newer1)
 {
     uint32_t newer = 0;
     for (uint32_t cur = tt__cleanup_head(h, obj); cur; cur = tt__cleanup_older(h, cur - 1)) {
-        if (is_cleanup(tt__ce_fn(h->ce[cur - 1].w))) {
+        uintptr_t w = h->ce[cur - 1].w;
+        if (is_cleanup(tt__ce_fn(w)) && !is_stale(w)) {
             *newer1 = newer;
             return cur;
         }
@@ -284,6 +305,10 @@ static void run_entry(tt_thread *t, uintptr_t obj, uint32_t idx, uint32_t newer1
     struct tt__centry e = h->ce[idx];
     uint32_t fn = tt__ce_fn(e.w);
     unlink_entry(h, obj, idx, newer1);
+    if ((e.w & TT__CE_BASE) && !tt__foreign_claim((struct tt__foreign *)obj)) {
+        h->stale_dropped++; /* the unlocked path ran it */
+        return;
+    }
     tt_ref r = {obj};
     if (fn == TT__FN_FINALIZE || fn >= TT__FN_USER) {
         /* The object may be held by nothing else now (close, or a release
@@ -355,11 +380,42 @@ tt_guardian *tt__cleanup_take_guardian(tt_heap *h, uintptr_t obj)
     return NULL;
 }
 
+void tt__cleanup_purge_stale(tt_heap *h)
+{
+    if (tt__released_fast(h) == h->stale_dropped) return; /* none in the log */
+    for (size_t i = 0; i < h->ce_len; i++) {
+        uintptr_t w = h->ce[i].w;
+        if (!w || !is_stale(w)) continue;
+        /* The entry above it in its object's stack, for the unlink: after
+         * an unlocked release that is almost always none (it is the head). */
+        uintptr_t obj = tt__ce_obj(w);
+        uint32_t newer = 0;
+        for (uint32_t cur = tt__cleanup_head(h, obj); cur && cur != i + 1;
+             cur = tt__cleanup_older(h, cur - 1))
+            newer = cur;
+        unlink_entry(h, obj, (uint32_t)i, newer);
+        h->stale_dropped++;
+    }
+}
+
+uint64_t tt__released_fast(tt_heap *h)
+{
+    uint64_t n = h->released_fast;
+    pthread_mutex_lock(&h->world_lock);
+    for (const tt_thread *o = h->threads; o; o = o->next)
+        n += __atomic_load_n(&o->released_fast, __ATOMIC_RELAXED);
+    pthread_mutex_unlock(&h->world_lock);
+    return n;
+}
+
 void tt__cleanup_finish(tt_heap *h)
 {
     tt__pages_release(h, h->ce, h->ce_cap * sizeof *h->ce);
     tt__pages_release(h, h->ce_site, h->ce_cap * sizeof *h->ce_site);
     tt__pages_release(h, h->fns, h->fns_cap * sizeof *h->fns);
+    for (uint32_t i = 0; i < h->nfns_retired; i++)
+        tt__pages_release(h, h->fns_retired[i], h->fns_retired_cap[i] * sizeof *h->fns);
+    h->nfns_retired = 0;
     h->ce = NULL;
     h->ce_site = NULL;
     h->fns = NULL;
@@ -398,7 +454,7 @@ static tt_heap *enter_obj(tt_thread *t, tt_ref obj, const char *fname, const cha
 static int refuse_released(tt_heap *h, tt_ref obj, const char *fname, const char *file, int line)
 {
     struct tt__foreign *fp = foreign_payload(obj.bits);
-    if (!fp || !(fp->state & TT__FOREIGN_RELEASED)) return TT_OK;
+    if (!fp || !(tt__foreign_state(fp) & TT__FOREIGN_RELEASED)) return TT_OK;
     if (h->checked)
         return tt__misuse(h, TT_ESTATE, "foreign-after-release", file, line,
                           "%s on a foreign object that was already released", fname);
@@ -455,12 +511,13 @@ int tt_cleanup_run_last_at(tt_thread *t, tt_ref obj, const char *file, int line)
 
 int tt_release_at(tt_thread *t, tt_ref obj, const char *file, int line)
 {
+    if (tt__foreign_release_fast(t, obj)) return TT_OK;
     int code;
     tt_heap *h = enter_obj(t, obj, "tt_release", file, line, &code);
     if (!h) return code;
     TT__LOCKED(h);
     struct tt__foreign *fp = foreign_payload(obj.bits);
-    if (fp && (fp->state & TT__FOREIGN_RELEASED)) {
+    if (fp && (tt__foreign_state(fp) & TT__FOREIGN_RELEASED)) {
         if (h->checked)
             return tt__misuse(h, TT_ESTATE, "release-twice", file, line,
                               "tt_release of a foreign object that was already released");
@@ -486,7 +543,7 @@ size_t tt_cleanup_count_at(tt_thread *t, tt_ref obj, const char *file, int line)
     size_t n = 0;
     for (uint32_t cur = tt__cleanup_head(h, obj.bits); cur; cur = tt__cleanup_older(h, cur - 1)) {
         uint32_t fn = tt__ce_fn(h->ce[cur - 1].w);
-        if (is_cleanup(fn) && fn != TT__FN_NONE) n++;
+        if (is_cleanup(fn) && fn != TT__FN_NONE && !is_stale(h->ce[cur - 1].w)) n++;
     }
     return n;
 }

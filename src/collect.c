@@ -71,8 +71,10 @@ static void collect_stopped(tt_heap *h)
     for (tt_thread *t = h->threads; t; t = t->next) tt__space_flush_thread(t);
     tt__space_clear_marks(h);
 
-    for (tt_thread *t = h->threads; t; t = t->next)
+    for (tt_thread *t = h->threads; t; t = t->next) {
         for (uint32_t i = 0; i < t->f.local_top; i++) tt__mark_root(h, t->f.locals[i].bits);
+        for (const struct tt__pin *p = t->pins; p; p = p->prev) tt__mark_root(h, p->obj);
+    }
     tt__htable_each(&h->globals, mark_global, h);
     tt__static_roots_mark(h);
     tt__finalize_mark_roots(h);
@@ -80,6 +82,7 @@ static void collect_stopped(tt_heap *h)
     tt__finalize_fixpoint(h);
     h->found_ns = tt__now_ns();
     tt__finalize_clear_weak(h);
+    tt__cleanup_purge_stale(h);
     tt__finalize_queue_dead(h);
 
     h->marked_objects = 0;

@@ -34,11 +34,11 @@ void tt_cleanup_free(tt_thread *t, tt_ref obj, void *env)
 void tt__foreign_release(tt_heap *h, uintptr_t p)
 {
     struct tt__foreign *fp = (struct tt__foreign *)p;
-    if (fp->state & TT__FOREIGN_RELEASED) return;
-    if (fp->state & TT__FOREIGN_IN_WTABLE) tt__wtables_drop(h, p, fp->addr);
+    if (tt__foreign_state(fp) & TT__FOREIGN_RELEASED) return;
+    if (tt__foreign_state(fp) & TT__FOREIGN_IN_WTABLE) tt__wtables_drop(h, p, fp->addr);
     /* Atomic, and the state before the address: tt_foreign_addr reads both
-     * without the lock (see there). */
-    __atomic_store_n(&fp->state, TT__FOREIGN_RELEASED, __ATOMIC_RELEASE);
+     * without the lock (see there). Released implies claimed. */
+    __atomic_store_n(&fp->state, TT__FOREIGN_RELEASED | TT__FOREIGN_CLAIMED, __ATOMIC_RELEASE);
     h->ext_live -= fp->ext;
     h->ext_freed += fp->ext;
     fp->ext = 0;
@@ -98,6 +98,7 @@ static int make_room(tt_thread *t, size_t bytes, const char *fname, const char *
 
 static void add_external(tt_heap *h, struct tt__foreign *fp, size_t bytes)
 {
+    if (bytes) tt__foreign_unfast(fp); /* release must give them back, under the lock */
     fp->ext += bytes;
     h->ext_live += bytes;
     h->ext_since_gc += bytes;
@@ -134,6 +135,27 @@ static int intern_or_fail(tt_heap *h, tt_cleanup_fn fn, uint32_t *id, const char
                     fname);
 }
 
+/* A new object from tt_foreign_new: its base (fn id, env) is its only
+ * entry, so an unlocked release may run it (add_external clears the flag
+ * again if the object holds external bytes). Not yet seen by another
+ * thread: plain stores. */
+static void make_fast(struct tt__foreign *fp, uint32_t id, void *env)
+{
+    fp->base_env = env;
+    fp->state = TT__FOREIGN_FAST | (id << TT__FOREIGN_FN_SHIFT);
+}
+
+bool tt__foreign_claim(struct tt__foreign *fp)
+{
+    uint32_t s = __atomic_load_n(&fp->state, __ATOMIC_ACQUIRE);
+    do {
+        if (s & TT__FOREIGN_CLAIMED) return false;
+    } while (!__atomic_compare_exchange_n(&fp->state, &s,
+                                          (s | TT__FOREIGN_CLAIMED) & ~(uint32_t)TT__FOREIGN_FAST,
+                                          true, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE));
+    return true;
+}
+
 /* Whether `bytes` more external bytes need no collection, cleanup point
  * or limit check: make_room would do nothing. */
 static bool room_is_free(const tt_heap *h, size_t bytes)
@@ -159,6 +181,7 @@ static tt_ref foreign_new_fast(tt_thread *t, tt_heap *h, void *addr, size_t exte
     (void)tt__cleanup_add(h, r.bits, id, TT__CE_BASE, env, file, line); /* room checked */
     struct tt__foreign *fp = (struct tt__foreign *)r.bits;
     fp->addr = addr;
+    make_fast(fp, id, env);
     add_external(h, fp, external_bytes);
     return r;
 }
@@ -180,6 +203,7 @@ tt_ref tt_foreign_new_at(tt_thread *t, void *addr, size_t external_bytes, tt_cle
     if (r.bits == 0) return TT_NULL;
     struct tt__foreign *fp = (struct tt__foreign *)r.bits;
     fp->addr = addr;
+    make_fast(fp, id, env);
     add_external(h, fp, external_bytes);
     return r;
 }
@@ -247,7 +271,7 @@ static struct tt__foreign *foreign_arg(tt_thread *t, tt_ref obj, bool live, cons
         return NULL;
     }
     struct tt__foreign *fp = (struct tt__foreign *)obj.bits;
-    if (live && (fp->state & TT__FOREIGN_RELEASED)) {
+    if (live && (tt__foreign_state(fp) & TT__FOREIGN_RELEASED)) {
         if (h->checked)
             *code = tt__misuse(h, TT_ESTATE, "foreign-after-release", file, line,
                                "%s on a foreign object that was already released", fname);
@@ -280,10 +304,13 @@ void *tt_foreign_allocate_at(tt_thread *t, tt_ref obj, size_t external_bytes,
         tt__fail(TT_ENOMEM, file, line, "tt_foreign_allocate: out of memory for the cleanup log");
         return NULL;
     }
-    if (fp->state & TT__FOREIGN_RELEASED) { /* a cleanup point released it meanwhile */
+    /* A cleanup point may have released it meanwhile; and once its base
+     * is claimed (its release is under way) it takes no new memory. */
+    if (tt__foreign_state(fp) & (TT__FOREIGN_RELEASED | TT__FOREIGN_CLAIMED)) {
         tt__fail(TT_ESTATE, file, line, "tt_foreign_allocate: the foreign object was released");
         return NULL;
     }
+    tt__foreign_unfast(fp); /* its base may be replaced below */
     void *p = alloc(ctx);
     if (!p) {
         tt__fail(TT_ENOMEM, file, line, "tt_foreign_allocate: the allocator returned NULL");
@@ -308,7 +335,7 @@ void *tt_foreign_allocate_at(tt_thread *t, tt_ref obj, size_t external_bytes,
     } else {
         (void)tt__cleanup_add(h, obj.bits, id, TT__CE_DEALLOC, env, file, line);
     }
-    bool tabled = (fp->state & TT__FOREIGN_IN_WTABLE) && fp->addr != p;
+    bool tabled = (tt__foreign_state(fp) & TT__FOREIGN_IN_WTABLE) && fp->addr != p;
     if (tabled) tt__wtables_drop(h, obj.bits, fp->addr);
     __atomic_store_n(&fp->addr, p, __ATOMIC_RELEASE);
     if (external_bytes >= fp->ext) {
@@ -348,6 +375,43 @@ static void *foreign_addr_unlocked(tt_thread *t, tt_ref obj)
     return addr;
 }
 
+bool tt__foreign_release_fast(tt_thread *t, tt_ref obj)
+{
+    struct tt__foreign *fp = foreign_unlocked(t, obj);
+    if (!fp) return false;
+    /* Claiming the base is the whole synchronisation: the log is not
+     * touched (its entry, now stale, is purged by the next collection),
+     * nor are the heap's counts (FAST means no external bytes and no
+     * wrapper table). Whoever else would run the base, under the lock,
+     * claims it first and finds it taken. */
+    uint32_t s = tt__foreign_state(fp);
+    if ((s & (TT__FOREIGN_FAST | TT__FOREIGN_CLAIMED)) != TT__FOREIGN_FAST ||
+        !__atomic_compare_exchange_n(&fp->state, &s,
+                                     (s | TT__FOREIGN_CLAIMED) & ~(uint32_t)TT__FOREIGN_FAST, false,
+                                     __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+        return false;
+    /* Counted now, not after the call: a collection inside it may purge
+     * the entry already, and the stats subtract purged from released. */
+    __atomic_store_n(&t->released_fast, t->released_fast + 1, __ATOMIC_RELAXED);
+    uint32_t id = s >> TT__FOREIGN_FN_SHIFT;
+    if (id != TT__FN_NONE) {
+        tt_heap *h = t->heap;
+        tt_cleanup_fn fn = __atomic_load_n(&h->fns, __ATOMIC_ACQUIRE)[id];
+        /* Pinned for the call (which may collect; the caller need not
+         * root obj, and it is written after), and the depth keeps
+         * queue-running contexts out of it. */
+        struct tt__pin pin = {obj.bits, t->pins};
+        t->pins = &pin;
+        t->cleanup_depth++;
+        fn(t, obj, fp->base_env);
+        t->cleanup_depth--;
+        t->pins = pin.prev;
+    }
+    __atomic_or_fetch(&fp->state, TT__FOREIGN_RELEASED, __ATOMIC_RELEASE);
+    __atomic_store_n(&fp->addr, NULL, __ATOMIC_RELEASE);
+    return true;
+}
+
 void *tt_foreign_addr_at(tt_thread *t, tt_ref obj, const char *file, int line)
 {
     void *fast = foreign_addr_unlocked(t, obj);
@@ -361,6 +425,18 @@ void *tt_foreign_addr_at(tt_thread *t, tt_ref obj, const char *file, int line)
 void *tt_foreign_addr_if_at(tt_thread *t, tt_ref obj, tt_cleanup_fn fn, const void *env,
                             const char *file, int line)
 {
+    /* A FAST object carries its base in its payload: no lock, as
+     * tt_foreign_addr. */
+    struct tt__foreign *fast = foreign_unlocked(t, obj);
+    if (fast && fn) {
+        void *addr = __atomic_load_n(&fast->addr, __ATOMIC_ACQUIRE);
+        uint32_t s = tt__foreign_state(fast);
+        uint32_t id = s >> TT__FOREIGN_FN_SHIFT;
+        if ((s & (TT__FOREIGN_FAST | TT__FOREIGN_CLAIMED)) == TT__FOREIGN_FAST && addr &&
+            id >= TT__FN_USER && __atomic_load_n(&t->heap->fns, __ATOMIC_ACQUIRE)[id] == fn &&
+            fast->base_env == env)
+            return addr;
+    }
     TT__LOCKED_T(t);
     int code;
     struct tt__foreign *fp = foreign_arg(t, obj, true, "tt_foreign_addr_if", file, line, &code);
@@ -397,7 +473,7 @@ int tt_foreign_released_at(tt_thread *t, tt_ref obj, const char *file, int line)
     TT__LOCKED_T(t);
     int code;
     struct tt__foreign *fp = foreign_arg(t, obj, false, "tt_foreign_released", file, line, &code);
-    return fp ? (fp->state & TT__FOREIGN_RELEASED) != 0 : 0;
+    return fp ? (tt__foreign_state(fp) & TT__FOREIGN_RELEASED) != 0 : 0;
 }
 
 int tt_external_adjust_at(tt_thread *t, tt_ref obj, ptrdiff_t delta, const char *file, int line)
@@ -419,7 +495,8 @@ int tt_external_adjust_at(tt_thread *t, tt_ref obj, ptrdiff_t delta, const char 
     }
     if ((code = make_room(t, (size_t)delta, "tt_external_adjust", file, line)) != TT_OK)
         return code;
-    if (fp->state & TT__FOREIGN_RELEASED)
+    /* Claimed: its release is under way and would not give the bytes back. */
+    if (tt__foreign_state(fp) & (TT__FOREIGN_RELEASED | TT__FOREIGN_CLAIMED))
         return tt__fail(TT_ESTATE, file, line, "tt_external_adjust: the object was released");
     add_external(h, fp, (size_t)delta);
     return TT_OK;

@@ -343,15 +343,31 @@ struct tt__site {
     int line;
 };
 
-/* The payload of a foreign object. */
+/* The payload of a foreign object. `state` holds TT__FOREIGN_* flags in
+ * its low 16 bits and, while TT__FOREIGN_FAST is set, the id of the base
+ * cleanup in its high 16 bits (base_env is its env). It is read and
+ * written with atomic builtins: tt_release of a FAST object, and the
+ * address reads, work without the heap lock (foreign.c). */
 struct tt__foreign {
     void *addr;
     size_t ext;     /* external bytes accounted to the heap */
     uint32_t head;  /* index + 1 of the newest log entry; 0 none */
-    uint32_t state; /* TT__FOREIGN_* */
+    uint32_t state; /* TT__FOREIGN_* | base fn id << TT__FOREIGN_FN_SHIFT */
+    void *base_env; /* the base entry's env, while FAST */
 };
 #define TT__FOREIGN_RELEASED 1u
 #define TT__FOREIGN_IN_WTABLE 2u
+/* The base entry was claimed to run: by the context that runs it (under
+ * the lock) or by tt_release's unlocked path. A claimed base entry still
+ * in the log is stale (the unlocked path leaves it there; the next
+ * collection purges it); nothing runs it again. */
+#define TT__FOREIGN_CLAIMED 4u
+/* The base is the only entry, the object holds no external bytes and is
+ * in no wrapper table: tt_release may run it without the lock. Set at
+ * creation by tt_foreign_new, cleared (never set again) by anything that
+ * breaks one of those. */
+#define TT__FOREIGN_FAST 8u
+#define TT__FOREIGN_FN_SHIFT 16
 
 /* Items of the pending queue: what the cleanup contexts run. */
 enum { TT__PEND_OBJECT = 1, /* run every remaining cleanup of an object */
@@ -409,6 +425,11 @@ struct tt__hcache {
     uint32_t idx[TT__HCACHE_MAX];
 };
 
+struct tt__pin {
+    uintptr_t obj;
+    struct tt__pin *prev;
+};
+
 struct tt_thread {
     struct tt__fast f; /* must be first: the inline paths read it */
     tt_heap *heap;
@@ -433,6 +454,13 @@ struct tt_thread {
     bool internal;    /* attached by tether (close, the finalizer thread) */
     const char *region_file; /* where the current foreign region was entered */
     int region_line;
+    /* Objects pinned by calls running on this thread (newest first, in
+     * those calls' C frames): roots, like locals. Cheaper than a frame
+     * where a call only needs its argument kept across user code. */
+    struct tt__pin *pins;
+    uint64_t released_fast; /* foreign objects released by tt_release's
+                               unlocked path: written by this thread
+                               alone (atomic stores), summed by the stats */
     struct tt__hcache hcache[2]; /* globals, weak references */
     int64_t hcount[2];  /* handles made minus freed by this thread; written by
                            it alone (atomic stores), summed by the stats */
@@ -548,8 +576,16 @@ struct tt_heap {
     size_t ce_keepalive;         /* live keep-alive entries */
     tt__u64map heads;            /* object (not foreign) -> newest entry + 1 */
     tt__u64map older;            /* entry + 1 -> next older entry + 1 */
-    tt_cleanup_fn *fns;          /* interned functions, by id */
+    tt_cleanup_fn *fns;          /* interned functions, by id; atomic pointer:
+                                    read without the lock by tt_release */
     uint32_t nfns, fns_cap;
+    /* Arrays fns outgrew: kept until close, since an unlocked reader may
+     * still hold one (their entries never change). Doubling from 64 to
+     * TT__FN_MAX + 1 retires at most 10. */
+    tt_cleanup_fn *fns_retired[12];
+    uint32_t fns_retired_cap[12], nfns_retired;
+    uint64_t released_fast;      /* released_fast of detached threads */
+    uint64_t stale_dropped;      /* stale base entries removed from the log */
     tt__u64map fn_ids;           /* function -> id */
     tt_cleanup_fn fn_last;       /* the last function interned, and its id */
     uint32_t fn_last_id;
@@ -821,6 +857,11 @@ TT_HIDDEN int tt__cleanup_intern(tt_heap *h, tt_cleanup_fn fn, uint32_t *id);
  * never registered. */
 TT_HIDDEN bool tt__cleanup_find(tt_heap *h, tt_cleanup_fn fn, uint32_t *id);
 TT_HIDDEN size_t tt__cleanup_bytes(const tt_heap *h);
+/* Remove the stale base entries (see TT__FOREIGN_CLAIMED) from the log:
+ * each collection does, before it looks for dead objects. Lock held. */
+TT_HIDDEN void tt__cleanup_purge_stale(tt_heap *h);
+/* Foreign objects released by unlocked paths, by every thread so far. */
+TT_HIDDEN uint64_t tt__released_fast(tt_heap *h);
 
 /* foreign.c */
 /* Whether p (a live object) is a foreign object: one header read. */
@@ -833,6 +874,24 @@ TT_HIDDEN void tt__foreign_cleanup_point(tt_thread *t);
 /* Release a new foreign object without calling its base cleanup: it turned
  * out not to own its address. */
 TT_HIDDEN void tt__foreign_disown(tt_thread *t, uintptr_t p);
+/* Claim the base entry of a foreign object for running: false if it was
+ * claimed already (then it must not run). Clears TT__FOREIGN_FAST. */
+TT_HIDDEN bool tt__foreign_claim(struct tt__foreign *fp);
+/* The flags and base id of a foreign object: an atomic load, since the
+ * unlocked paths change them without the lock. */
+static inline uint32_t tt__foreign_state(const struct tt__foreign *fp)
+{
+    return __atomic_load_n(&fp->state, __ATOMIC_ACQUIRE);
+}
+/* Clear TT__FOREIGN_FAST: the object no longer qualifies. Lock held. */
+static inline void tt__foreign_unfast(struct tt__foreign *fp)
+{
+    __atomic_and_fetch(&fp->state, ~(uint32_t)TT__FOREIGN_FAST, __ATOMIC_RELAXED);
+}
+/* tt_release's unlocked path: releases obj and returns true if it is a
+ * FAST foreign object of an unchecked heap whose base nobody claimed;
+ * otherwise false, having done nothing. */
+TT_HIDDEN bool tt__foreign_release_fast(tt_thread *t, tt_ref obj);
 
 /* finalize.c */
 TT_HIDDEN void tt__finalize_mark_roots(tt_heap *h);

@@ -89,6 +89,7 @@ static int gather(tt_heap *h, struct gather *g)
         uintptr_t w = h->ce[i].w;
         if (!w || !(w & TT__CE_BASE)) continue;
         const struct tt__foreign *fp = (const struct tt__foreign *)tt__ce_obj(w);
+        if (tt__foreign_state(fp) & TT__FOREIGN_CLAIMED) continue; /* released unlocked */
         /* Sites of log entries are kept in checked mode only. */
         const struct tt__site *s = h->ce_site ? &h->ce_site[i] : NULL;
         add(g, K_FOREIGN, s ? s->file : NULL, s ? s->line : 0, fp->ext);

@@ -81,7 +81,11 @@ void tt_heap_stats_at(const tt_heap *ch, tt_stats *out, const char *file, int li
     out->weaks = tt__handles_in_use(h, 1);
     out->external_bytes = h->ext_live;
     out->external_freed = h->ext_freed;
-    out->cleanups_live = h->ce_len - h->ce_dead;
+    /* Unlocked releases ran their base entries without unlinking them;
+     * those not purged yet are still in the log, but not live. */
+    uint64_t fast = tt__released_fast(h);
+    out->cleanups_run += fast;
+    out->cleanups_live = h->ce_len - h->ce_dead - (size_t)(fast - h->stale_dropped);
     out->cleanup_meta_bytes = tt__cleanup_bytes(h);
     out->pending_cleanups = h->pending.count;
     out->pause_ns_p50 = percentile(out, 0.50);

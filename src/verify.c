@@ -73,8 +73,11 @@ static int verify(tt_heap *h, tt_verify_report *out, const char *file, int line)
     w.tr.heap = h;
     w.file = file;
     w.line = line;
-    for (tt_thread *th = h->threads; th; th = th->next)
+    for (tt_thread *th = h->threads; th; th = th->next) {
         for (uint32_t i = 0; i < th->f.local_top; i++) visit_root(&w, th->f.locals[i], "a local");
+        for (const struct tt__pin *p = th->pins; p; p = p->prev)
+            visit_root(&w, (tt_ref){p->obj}, "a pinned object");
+    }
     for (uint32_t s = 0; s < h->globals.nsegs; s++)
         for (uint32_t i = 0; i < TT__HSEG_SLOTS; i++) {
             const struct tt__hslot *sl = &h->globals.segs[s][i];

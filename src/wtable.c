@@ -84,9 +84,12 @@ int tt_wtable_put_at(tt_thread *t, tt_wtable *w, const void *addr, tt_ref wrappe
     }
     if (tt__is_foreign(wrapper.bits)) {
         struct tt__foreign *fp = (struct tt__foreign *)wrapper.bits;
-        if (fp->state & TT__FOREIGN_RELEASED)
+        if (tt__foreign_state(fp) & TT__FOREIGN_RELEASED)
             return tt__fail(TT_ESTATE, file, line, "tt_wtable_put: the wrapper was released");
-        __atomic_or_fetch(&fp->state, TT__FOREIGN_IN_WTABLE, __ATOMIC_RELAXED); /* read unlocked */
+        /* Atomic: read unlocked. Its release must leave the table, under
+         * the lock, so it is no longer FAST. */
+        __atomic_or_fetch(&fp->state, TT__FOREIGN_IN_WTABLE, __ATOMIC_RELAXED);
+        tt__foreign_unfast(fp);
     }
     if (tt__u64map_put(&w->map, (uint64_t)(uintptr_t)addr, wrapper.bits) != 0)
         return tt__fail(TT_ENOMEM, file, line, "tt_wtable_put: out of memory");
@@ -133,7 +136,9 @@ tt_ref tt_wtable_wrap_at(tt_thread *t, tt_wtable *w, void *addr, size_t external
         tt__fail(TT_ENOMEM, file, line, "tt_wtable_wrap: out of memory (or the table was freed)");
         return TT_NULL;
     }
-    ((struct tt__foreign *)r.bits)->state |= TT__FOREIGN_IN_WTABLE;
+    struct tt__foreign *made = (struct tt__foreign *)r.bits;
+    __atomic_or_fetch(&made->state, TT__FOREIGN_IN_WTABLE, __ATOMIC_RELAXED);
+    tt__foreign_unfast(made);
     if (created) *created = 1;
     return r;
 }

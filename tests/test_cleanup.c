@@ -318,6 +318,105 @@ static void test_foreign_addr_if(void)
     }
 }
 
+/* tt_release of a foreign object made by tt_foreign_new with 0 external
+ * bytes and nothing else registered runs its base without the heap lock
+ * on an unchecked heap, and leaves its log entry to the next collection:
+ *   - the object is pinned for the call: unrooted by the caller, it
+ *     survives a collection inside its own cleanup and the allocations
+ *     that would reuse its memory;
+ *   - a second release from inside the cleanup finds nothing to run, and
+ *     the object takes no external bytes once its release began;
+ *   - the stats count the run at once and no stale entry as live, before
+ *     and after the collection that purges them;
+ *   - a leak report leaves released objects out; close runs only the rest,
+ *     newest first;
+ *   - an object that took external bytes or a second cleanup is released
+ *     the locked way, its bytes given back. */
+static void count_foreign_leaks(const tt_leak *leak, void *ctx)
+{
+    if (strcmp(leak->kind, "foreign") == 0) *(uint64_t *)ctx += leak->count;
+}
+static void *unlocked_addr;
+static int unlocked_seen, unlocked_again, unlocked_adjust;
+static void unlocked_cleanup(tt_thread *t, tt_ref obj, void *env)
+{
+    (void)env;
+    tt_collect(t);
+    for (int i = 0; i < 20000; i++) (void)tt_foreign_new(t, NULL, 0, NULL, NULL);
+    tt_collect(t);
+    unlocked_seen += tt_foreign_addr(t, obj) == unlocked_addr;
+    unlocked_again = tt_release(t, obj);
+    unlocked_adjust = tt_external_adjust(t, obj, 8);
+    log_ids[log_len++] = 100;
+}
+
+static void test_release_unlocked(void)
+{
+    tt_heap *h = open_heap(TT_CHECKED_OFF);
+    tt_thread *t = tt_thread_attach(h);
+    REQUIRE(t != NULL);
+    log_reset();
+    int a = 0;
+    unlocked_addr = &a;
+    unlocked_seen = 0;
+    tt_stats st0, st;
+    /* Unrooted on purpose: the release pins it. */
+    tt_ref r = tt_foreign_new(t, &a, 0, unlocked_cleanup, NULL);
+    REQUIRE(!tt_is_null(r));
+    CHECK_EQ(tt_release(t, r), TT_OK);
+    CHECK_EQ(unlocked_seen, 1);
+    CHECK_EQ(unlocked_again, TT_OK);
+    CHECK_EQ(unlocked_adjust, TT_ESTATE);
+    CHECK_LOG(100);
+    tt_collect(t); /* the cleanup's 20,000 objects go */
+    tt_run_finalizers(t, 0);
+
+    tt_heap_stats(h, &st0);
+    tt_frame f = tt_frame_push(t, 8);
+    tt_local l[5];
+    for (int i = 0; i < 5; i++)
+        l[i] = tt_local_new(t, tt_foreign_new(t, &a, 0, record, (void *)(intptr_t)(i + 1)));
+    log_reset();
+    CHECK_EQ(tt_release(t, tt_local_get(t, l[1])), TT_OK);
+    CHECK_EQ(tt_release(t, tt_local_get(t, l[3])), TT_OK);
+    CHECK_LOG(2, 4);
+    CHECK(tt_foreign_released(t, tt_local_get(t, l[1])));
+    CHECK_EQ(tt_release(t, tt_local_get(t, l[1])), TT_ESTATE);
+    CHECK_EQ((int)tt_cleanup_count(t, tt_local_get(t, l[3])), 0);
+    tt_heap_stats(h, &st);
+    CHECK_EQU(st.cleanups_run - st0.cleanups_run, 2);
+    CHECK_EQU(st.cleanups_live, 3);
+    uint64_t leaked = 0;
+    CHECK_EQ(tt_heap_leaks(t, count_foreign_leaks, &leaked), TT_OK);
+    CHECK_EQU(leaked, 3);
+    /* Released and dropped: the collection purges their entries, so it
+     * finds nothing of them to queue. */
+    for (int i = 0; i < 2; i++)
+        CHECK_EQ(tt_release(t, tt_foreign_new(t, &a, 0, record, (void *)(intptr_t)50)), TT_OK);
+    tt_collect(t); /* purges the stale entries */
+    tt_heap_stats(h, &st);
+    CHECK_EQU(st.objects_queued, st0.objects_queued);
+    CHECK_EQU(st.cleanups_run - st0.cleanups_run, 4);
+    CHECK_EQU(st.cleanups_live, 3);
+    CHECK_LOG(2, 4, 50, 50);
+
+    /* No longer FAST: external bytes, a second cleanup. */
+    CHECK_EQ(tt_external_adjust(t, tt_local_get(t, l[0]), 100), TT_OK);
+    CHECK_EQ(tt_cleanup_push(t, tt_local_get(t, l[2]), record, (void *)(intptr_t)30), TT_OK);
+    log_reset();
+    CHECK_EQ(tt_release(t, tt_local_get(t, l[0])), TT_OK);
+    CHECK_EQ(tt_release(t, tt_local_get(t, l[2])), TT_OK);
+    CHECK_LOG(1, 30, 3);
+    tt_heap_stats(h, &st);
+    CHECK_EQU(st.external_bytes, 0);
+    CHECK_EQU(st.cleanups_live, 1);
+    /* Close runs what is left (l[4]) and nothing released before. */
+    log_reset();
+    tt_frame_pop(t, f, TT_NO_LOCAL);
+    tt_heap_close(h);
+    CHECK_LOG(5);
+}
+
 /* A released foreign object cannot be put into a wrapper table: TT_ESTATE
  * with the caller's site and no report, in every mode; the table is left
  * as it was. */
@@ -996,6 +1095,7 @@ int main(void)
     RUN(test_retainer);
     RUN(test_foreign_release);
     RUN(test_foreign_addr_if);
+    RUN(test_release_unlocked);
     RUN(test_wtable_put_released);
     RUN(test_foreign_stack);
     RUN(test_allocator);
