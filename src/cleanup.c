@@ -386,16 +386,24 @@ void tt__cleanup_purge_stale(tt_heap *h)
     for (size_t i = 0; i < h->ce_len; i++) {
         uintptr_t w = h->ce[i].w;
         if (!w || !is_stale(w)) continue;
-        /* The entry above it in its object's stack, for the unlink: after
-         * an unlocked release that is almost always none (it is the head). */
         uintptr_t obj = tt__ce_obj(w);
+        h->stale_dropped++;
+        if (((struct tt__foreign *)obj)->head == i + 1 && !(w & TT__CE_OLDER)) {
+            /* The usual case, the object's only entry: what unlink_entry
+             * does, without its map lookups or a trim per entry. */
+            set_head(h, obj, 0);
+            h->ce[i] = (struct tt__centry){0, NULL};
+            h->ce_dead++;
+            continue;
+        }
+        /* Something was pushed above it: unlink with the entry above. */
         uint32_t newer = 0;
         for (uint32_t cur = tt__cleanup_head(h, obj); cur && cur != i + 1;
              cur = tt__cleanup_older(h, cur - 1))
             newer = cur;
         unlink_entry(h, obj, (uint32_t)i, newer);
-        h->stale_dropped++;
     }
+    trim_tail(h);
 }
 
 uint64_t tt__released_fast(tt_heap *h)
