@@ -161,7 +161,8 @@ TT_API int tt_foreign_released_at(tt_thread *t, tt_ref obj, const char *file, in
  * and the heap limit like a new foreign object, and the call is a cleanup
  * point like tt_foreign_new. Returns TT_OK; TT_ERANGE if the size would
  * go below zero; TT_ENOMEM if growth passes the heap limit after a
- * collection (the size is unchanged); TT_ESTATE after release. */
+ * collection (the size is unchanged); TT_ESTATE after release, and once
+ * its release has begun (from inside its own last cleanup). */
 #define tt_external_adjust(t, obj, delta) tt_external_adjust_at((t), (obj), (delta), TT_HERE)
 TT_API int tt_external_adjust_at(tt_thread *t, tt_ref obj, ptrdiff_t delta, const char *file,
                                  int line);
@@ -199,7 +200,14 @@ TT_API int tt_cleanup_run_last_at(tt_thread *t, tt_ref obj, const char *file, in
  * bytes are given back) and dropped from wrapper tables. Releasing again
  * returns TT_ESTATE ("release-twice" in checked mode). An object without
  * cleanups that is not foreign: TT_OK, nothing to do. Cleanups that
- * release the same object from inside find nothing left. */
+ * release the same object from inside find nothing left. obj need not be
+ * rooted: it is kept for the calls. On an unchecked heap, a foreign
+ * object made by tt_foreign_new with 0 external bytes that holds nothing
+ * else (no other cleanup, edge or guardian, no wrapper table) is released
+ * without the heap lock: one atomic claim, then its cleanup runs on the
+ * calling thread (two threads releasing it at once: one runs it, the
+ * other gets TT_OK or TT_ESTATE). A cleanup must return normally (no
+ * longjmp out of it). */
 #define tt_release(t, obj) tt_release_at((t), (obj), TT_HERE)
 TT_API int tt_release_at(tt_thread *t, tt_ref obj, const char *file, int line);
 
