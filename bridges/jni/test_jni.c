@@ -375,6 +375,54 @@ static void test_threshold_notification(void)
     (*env)->DeleteLocalRef(env, al);
 }
 
+/* A bridge closed with Java objects still held: closing from another
+ * thread is refused; after the close, the held objects' cleanups still
+ * run (with the bridge's memory alive until the last one, which frees it:
+ * AddressSanitizer would see a use after free) and delete their
+ * references. One of them was released before the close. */
+static int close_rc;
+static void *close_elsewhere(void *arg)
+{
+    close_rc = tt_jni_close(arg);
+    return NULL;
+}
+
+static void test_close_with_held(void)
+{
+    tt_jni *b2 = tt_jni_open(vm, t, 0);
+    REQUIRE(b2 != NULL);
+    tt_frame f = tt_frame_push(t, 3);
+    jobject w[3];
+    tt_local l[3];
+    for (int i = 0; i < 3; i++) {
+        jstring s = (*env)->NewStringUTF(env, "held across close");
+        w[i] = weak_of(s);
+        l[i] = tt_local_new(t, tt_jni_hold(b2, s));
+        (*env)->DeleteLocalRef(env, s);
+    }
+    CHECK_EQ(tt_jni_release(b2, tt_local_get(t, l[0])), TT_OK);
+    tt_jni_stats st;
+    tt_jni_get_stats(b2, &st);
+    CHECK_EQU(st.held, 2);
+    CHECK_EQU(st.deleted, 1);
+    pthread_t th;
+    REQUIRE(pthread_create(&th, NULL, close_elsewhere, b2) == 0);
+    pthread_join(th, NULL);
+    CHECK_EQ(close_rc, TT_ESTATE);
+    CHECK_EQ(tt_jni_close(b2), TT_OK);
+    CHECK(weak_cleared(w[0]));
+    CHECK(!weak_cleared(w[1]) && !weak_cleared(w[2]));
+    /* l[1] by an explicit release after the close; l[2] when it dies. */
+    CHECK_EQ(tt_release(t, tt_local_get(t, l[1])), TT_OK);
+    tt_frame_pop(t, f, TT_NO_LOCAL);
+    CHECK_EQ(tt_collect(t), TT_OK);
+    tt_run_finalizers(t, 0);
+    for (int i = 0; i < 3; i++) {
+        CHECK(weak_cleared(w[i]));
+        (*env)->DeleteGlobalRef(env, w[i]);
+    }
+}
+
 /* Refusals: a foreign object the bridge did not make; null arguments. */
 static void test_refused(void)
 {
@@ -420,6 +468,7 @@ int main(void)
     RUN(test_oom_retry);
     RUN(test_threshold_notification);
     RUN(test_refused);
+    RUN(test_close_with_held);
     CHECK_EQ(tt_jni_close(b), TT_OK);
     tt_collect(t);
     tt_run_finalizers(t, 0);

@@ -10,10 +10,12 @@
  *
  * The bridge's memory is shared by its owner thread, the cleanups (any
  * thread) and the Java threads that call the natives (the Cleaner, the
- * MemoryMXBean notifier): `refs` counts the bridge itself while open plus
- * every held object not yet cleaned up, and whoever drops it to zero
- * frees the bridge. The natives only queue work under `lock`; the owner
- * does it at its next bridge call.
+ * MemoryMXBean notifier): `refs` counts the bridge itself while open,
+ * every TetherRef whose Cleaner has not run, and, from tt_jni_close on,
+ * every held object not yet cleaned up; whoever drops it to zero frees
+ * the bridge. While the bridge is open, held objects are counted in
+ * `made` and `deleted` instead (see there). The natives only queue work
+ * under `lock`; the owner does it at its next bridge call.
  */
 #include "tether_jni.h"
 
@@ -37,8 +39,9 @@ struct tt_jni {
     tt_thread *t;
     pthread_t owner; /* the thread that opened the bridge, and its JNIEnv */
     JNIEnv *env;
-    size_t refs; /* atomic: 1 while open, plus held objects not cleaned,
-                    plus TetherRef objects whose Cleaner has not run */
+    size_t refs; /* atomic: 1 while open, plus TetherRef objects whose
+                    Cleaner has not run, plus (once closed) held objects
+                    not cleaned */
     pthread_mutex_t lock;
     int closed; /* under lock: the natives queue nothing more */
     uint64_t *freeq; /* TetherRef globals to free (bits), under lock */
@@ -51,10 +54,12 @@ struct tt_jni {
     jobject listener;
     jmethodID uninstall;
     tt_jni_stats st; /* counters: atomic builtins */
-    /* The per-object counters (held = made - deleted), split so that the
-     * bridge's own thread, their only writer of `own`, counts without a
-     * locked instruction: three of those were a tenth of a wrap and
-     * release. Other threads (the finalizer thread) add to `other`. */
+    /* Held objects made and cleaned up (held = made - deleted), split so
+     * that the bridge's own thread counts in `own` (it alone writes it)
+     * without a locked instruction while the bridge is open: the four
+     * atomic adds a wrap and release took were a sixth of its cost. Other
+     * threads add to `other` under `lock`, which tt_jni_close takes to
+     * turn what is still held into shares of `refs`. */
     struct split {
         size_t own, other;
     } made, deleted;
@@ -62,12 +67,25 @@ struct tt_jni {
 
 static void count(size_t *c, long d) { __atomic_fetch_add(c, (size_t)d, __ATOMIC_RELAXED); }
 
-static void count_split(const tt_jni *b, struct split *c)
+/* Count one held object made (made) or cleaned up (deleted). Returns
+ * whether it holds a share of refs: it does once the bridge is closed
+ * (tt_jni_close moved the count into refs), and then the caller makes or
+ * drops that share. */
+static int count_held(tt_jni *b, struct split *c, int made)
 {
-    if (pthread_equal(pthread_self(), b->owner))
-        __atomic_store_n(&c->own, __atomic_load_n(&c->own, __ATOMIC_RELAXED) + 1, __ATOMIC_RELAXED);
-    else
-        __atomic_fetch_add(&c->other, 1, __ATOMIC_RELAXED);
+    /* The owner thread while open: close happens on this thread, so the
+     * flag cannot change under it. */
+    if (pthread_equal(pthread_self(), b->owner) && !b->closed) {
+        __atomic_store_n(&c->own, c->own + 1, __ATOMIC_RELAXED);
+        return 0;
+    }
+    pthread_mutex_lock(&b->lock);
+    int closed = b->closed;
+    if (closed && made)
+        __atomic_fetch_add(&b->refs, 1, __ATOMIC_RELAXED);
+    __atomic_fetch_add(&c->other, 1, __ATOMIC_RELAXED); /* stats read it unlocked */
+    pthread_mutex_unlock(&b->lock);
+    return closed;
 }
 
 static size_t split_value(const struct split *c)
@@ -122,8 +140,7 @@ static void held_cleanup(tt_thread *t, tt_ref obj, void *ctx)
     jobject g = tt_foreign_addr(t, obj);
     JNIEnv *env = env_of(b);
     if (env && g) (*env)->DeleteGlobalRef(env, g);
-    count_split(b, &b->deleted);
-    bridge_unref(b);
+    if (count_held(b, &b->deleted, 0)) bridge_unref(b);
 }
 
 static size_t array_bytes(tt_jni *b, JNIEnv *env, jobject obj)
@@ -161,14 +178,15 @@ tt_ref tt_jni_hold_sized(tt_jni *b, jobject obj, size_t external_bytes)
         tt_set_error(TT_ENOMEM, "tt_jni_hold: the JVM could not make a global reference");
         return TT_NULL;
     }
-    __atomic_fetch_add(&b->refs, 1, __ATOMIC_RELAXED);
+    /* Counted before the object exists: a collection inside
+     * tt_foreign_new may run cleanups, never this one's. */
+    int share = count_held(b, &b->made, 1);
     tt_ref held = tt_foreign_new(b->t, g, external_bytes, held_cleanup, b);
     if (tt_is_null(held)) {
         (*env)->DeleteGlobalRef(env, g);
-        bridge_unref(b);
+        if (count_held(b, &b->deleted, 0) || share) bridge_unref(b);
         return TT_NULL;
     }
-    count_split(b, &b->made);
     return held;
 }
 
@@ -479,12 +497,19 @@ tt_jni *tt_jni_open(JavaVM *vm, tt_thread *t, double threshold)
 int tt_jni_close(tt_jni *b)
 {
     if (!open_bridge(b)) return tt_set_error(TT_EINVAL, "tt_jni_close: not an open bridge");
+    if (!pthread_equal(pthread_self(), b->owner))
+        return tt_set_error(TT_ESTATE, "tt_jni_close: not on the thread that opened the bridge");
     JNIEnv *env = env_of(b);
     (*env)->CallVoidMethod(env, b->listener, b->uninstall);
     (*env)->ExceptionClear(env);
     tt_jni_drain(b);
     pthread_mutex_lock(&b->lock);
     b->closed = 1;
+    /* Held objects not cleaned up yet take shares of refs from here: their
+     * cleanups (any thread, until heap close) drop them. deleted first:
+     * made never trails it. */
+    size_t deleted = b->deleted.own + b->deleted.other;
+    __atomic_fetch_add(&b->refs, b->made.own + b->made.other - deleted, __ATOMIC_RELAXED);
     pthread_mutex_unlock(&b->lock);
     tt_jni_drain(b); /* what was queued before the flag */
     drop_classes(env, b);

@@ -64,7 +64,8 @@ tt_jni *tt_jni_open(JavaVM *vm, tt_thread *t, double threshold);
  * pressure listener. Foreign objects still holding Java references keep
  * working (their cleanups delete the references at heap close or when
  * they die). Call on the bridge's thread, before tt_heap_close and
- * before DestroyJavaVM. TT_OK, or TT_EINVAL. */
+ * before DestroyJavaVM. TT_OK; TT_EINVAL (not an open bridge); TT_ESTATE
+ * (called on another thread: nothing is done). */
 int tt_jni_close(tt_jni *b);
 
 /* ---- Java objects held from C ---- */
