@@ -406,6 +406,41 @@ void tt__cleanup_purge_stale(tt_heap *h)
     trim_tail(h);
 }
 
+bool tt__regs_drain(tt_heap *h)
+{
+    bool all = true;
+    for (tt_thread *o = h->threads; o; o = o->next) {
+        struct tt__regs *g = &o->regs;
+        uint32_t head = g->head, tail = __atomic_load_n(&g->tail, __ATOMIC_ACQUIRE);
+        if (head == tail) continue;
+        for (; head != tail; head++) {
+            uintptr_t obj = g->obj[head % TT__REGS];
+            struct tt__foreign *fp = (struct tt__foreign *)obj;
+            uint32_t s = tt__foreign_state(fp);
+            if (s & TT__FOREIGN_CLAIMED) {
+                /* Released before it reached the log: it never will. */
+                h->st.cleanups_registered++;
+                h->stale_dropped++;
+            } else if (tt__cleanup_add(h, obj, s >> TT__FOREIGN_FN_SHIFT, TT__CE_BASE, fp->base_env,
+                                       NULL, 0) != TT_OK) {
+                all = false;
+                break;
+            }
+            /* A release racing with this fails its claim on the changed
+             * word and takes the lock, which finds the entry. */
+            __atomic_and_fetch(&fp->state, ~(uint32_t)TT__FOREIGN_PENDING, __ATOMIC_RELEASE);
+        }
+        __atomic_store_n(&g->head, head, __ATOMIC_RELEASE);
+    }
+    return all;
+}
+
+void tt__regs_mark(tt_heap *h)
+{
+    for (tt_thread *o = h->threads; o; o = o->next)
+        for (uint32_t i = o->regs.head; i != o->regs.tail; i++) tt__mark_root(h, o->regs.obj[i % TT__REGS]);
+}
+
 uint64_t tt__released_fast(tt_heap *h)
 {
     uint64_t n = h->released_fast;

@@ -70,6 +70,10 @@ static void collect_stopped(tt_heap *h)
 
     for (tt_thread *t = h->threads; t; t = t->next) tt__space_flush_thread(t);
     tt__space_clear_marks(h);
+    /* Threads may have registered without the lock on their way to this
+     * stop. What cannot reach the log (no memory) is kept alive instead:
+     * swept, its cleanup would be lost. */
+    bool drained = tt__regs_drain(h);
 
     for (tt_thread *t = h->threads; t; t = t->next) {
         for (uint32_t i = 0; i < t->f.local_top; i++) tt__mark_root(h, t->f.locals[i].bits);
@@ -77,6 +81,7 @@ static void collect_stopped(tt_heap *h)
     }
     tt__htable_each(&h->globals, mark_global, h);
     tt__static_roots_mark(h);
+    if (!drained) tt__regs_mark(h);
     tt__finalize_mark_roots(h);
     tt__mark_drain(h);
     tt__finalize_fixpoint(h);

@@ -176,6 +176,10 @@ static tt_ref foreign_new_fast(tt_thread *t, tt_heap *h, void *addr, size_t exte
     if (h->checked || tt__slow(&t->f) || !room_is_free(h, external_bytes) ||
         h->ce_len == h->ce_cap || (fn && !tt__cleanup_find(h, fn, &id)))
         return TT_NULL;
+    if (fn) {
+        t->regs.fn = fn; /* the unlocked path may use it from now on */
+        t->regs.fn_id = id;
+    }
     tt_ref r = tt__bump(t, &tt_foreign_type, ((uintptr_t)sizeof(struct tt__foreign) + 15) & ~(uintptr_t)7);
     if (r.bits == 0) return TT_NULL;
     (void)tt__cleanup_add(h, r.bits, id, TT__CE_BASE, env, file, line); /* room checked */
@@ -186,9 +190,46 @@ static tt_ref foreign_new_fast(tt_thread *t, tt_heap *h, void *addr, size_t exte
     return r;
 }
 
+/* tt_foreign_new without the lock, unchecked: 0 external bytes, the
+ * function this thread registered last under the lock (or none), room in
+ * its registration ring and its run. The object is bumped as tt_alloc
+ * does inline, made FAST and PENDING, and its base waits in the ring for
+ * the next holder of the heap lock (struct tt__regs). Neither a
+ * collection nor a cleanup point: its allocation counts toward the next
+ * collection as any, and a full ring (every TT__REGS calls at most) sends
+ * the call to the locked path, which is both. Not while this thread holds
+ * the lock (tt_wtable_wrap creates under it): the object must be in the
+ * log at once there. TT_NULL if any of that does not hold. */
+static tt_ref foreign_new_unlocked(tt_thread *t, void *addr, size_t external_bytes,
+                                   tt_cleanup_fn fn, void *env)
+{
+    if (!t || t->f.sig != TT__THREAD_SIG || t->f.slow || external_bytes) return TT_NULL;
+    struct tt__regs *g = &t->regs;
+    uint32_t id = TT__FN_NONE;
+    if (fn) {
+        if (fn != g->fn) return TT_NULL;
+        id = g->fn_id;
+    }
+    if (g->tail - __atomic_load_n(&g->head, __ATOMIC_ACQUIRE) >= TT__REGS || tt__lock_held(t->heap))
+        return TT_NULL;
+    tt_ref r = tt__bump(t, &tt_foreign_type, ((uintptr_t)sizeof(struct tt__foreign) + 15) & ~(uintptr_t)7);
+    if (r.bits == 0) return TT_NULL;
+    struct tt__foreign *fp = (struct tt__foreign *)r.bits;
+    fp->addr = addr;
+    fp->ext = 0;
+    fp->head = 0;
+    fp->base_env = env;
+    fp->state = TT__FOREIGN_FAST | TT__FOREIGN_PENDING | (id << TT__FOREIGN_FN_SHIFT);
+    g->obj[g->tail % TT__REGS] = r.bits;
+    __atomic_store_n(&g->tail, g->tail + 1, __ATOMIC_RELEASE);
+    return r;
+}
+
 tt_ref tt_foreign_new_at(tt_thread *t, void *addr, size_t external_bytes, tt_cleanup_fn fn,
                          void *env, const char *file, int line)
 {
+    tt_ref quick = foreign_new_unlocked(t, addr, external_bytes, fn, env);
+    if (quick.bits) return quick;
     TT__LOCKED_T(t);
     int code;
     tt_heap *h = tt__enter(t, file, line, &code);
@@ -199,6 +240,10 @@ tt_ref tt_foreign_new_at(tt_thread *t, void *addr, size_t external_bytes, tt_cle
     if (make_room(t, external_bytes, "tt_foreign_new", file, line) != TT_OK ||
         intern_or_fail(h, fn, &id, "tt_foreign_new", file, line) != TT_OK)
         return TT_NULL;
+    if (fn) {
+        t->regs.fn = fn; /* the unlocked path may use it from now on */
+        t->regs.fn_id = id;
+    }
     tt_ref r = make_foreign(t, id, 0, env, "tt_foreign_new", file, line);
     if (r.bits == 0) return TT_NULL;
     struct tt__foreign *fp = (struct tt__foreign *)r.bits;

@@ -367,7 +367,26 @@ struct tt__foreign {
  * creation by tt_foreign_new, cleared (never set again) by anything that
  * breaks one of those. */
 #define TT__FOREIGN_FAST 8u
+/* Made by tt_foreign_new without the lock: its base is in its thread's
+ * registration ring (struct tt__regs), not in the log yet. */
+#define TT__FOREIGN_PENDING 16u
 #define TT__FOREIGN_FN_SHIFT 16
+
+/* A thread's registrations made without the heap lock, waiting for the
+ * log: a single-producer (the thread) single-consumer (whoever holds the
+ * heap lock) ring. The producer stores the object, then `tail` (release);
+ * the consumer reads `tail` (acquire), appends the bases in order, then
+ * stores `head`. Every acquisition of the heap lock empties every ring
+ * first (tt__regs_drain), so a locked registration lands after every
+ * unlocked one that happened before it: the log stays in registration
+ * order. */
+#define TT__REGS 256u
+struct tt__regs {
+    uint32_t head, tail;  /* atomic; tail - head entries are waiting */
+    tt_cleanup_fn fn;     /* the function this thread registered last under */
+    uint32_t fn_id;       /* the lock, and its id: the only one it may use */
+    uintptr_t obj[TT__REGS];
+};
 
 /* Items of the pending queue: what the cleanup contexts run. */
 enum { TT__PEND_OBJECT = 1, /* run every remaining cleanup of an object */
@@ -458,6 +477,7 @@ struct tt_thread {
      * those calls' C frames): roots, like locals. Cheaper than a frame
      * where a call only needs its argument kept across user code. */
     struct tt__pin *pins;
+    struct tt__regs regs;
     uint64_t released_fast; /* foreign objects released by tt_release's
                                unlocked path: written by this thread
                                alone (atomic stores), summed by the stats */
@@ -860,6 +880,13 @@ TT_HIDDEN size_t tt__cleanup_bytes(const tt_heap *h);
 /* Remove the stale base entries (see TT__FOREIGN_CLAIMED) from the log:
  * each collection does, before it looks for dead objects. Lock held. */
 TT_HIDDEN void tt__cleanup_purge_stale(tt_heap *h);
+/* Append every thread's waiting registrations to the log, in order; the
+ * heap lock is held. False if the log could not grow for all of them
+ * (they stay waiting). tt__lock and tt__relock call it. */
+TT_HIDDEN bool tt__regs_drain(tt_heap *h);
+/* Mark the objects still waiting in rings as roots (a collection after a
+ * drain that could not finish: they must not be swept unregistered). */
+TT_HIDDEN void tt__regs_mark(tt_heap *h);
 /* Foreign objects released by unlocked paths, by every thread so far. */
 TT_HIDDEN uint64_t tt__released_fast(tt_heap *h);
 

@@ -70,6 +70,8 @@ static int item_cmp(const void *a, const void *b)
 /* Everything still held, in g (sorted). TT_ENOMEM if g could not be had. */
 static int gather(tt_heap *h, struct gather *g)
 {
+    /* Registrations made without the lock on the way to the stop. */
+    (void)tt__regs_drain(h);
     size_t nguard = 0, nwt = 0;
     for (tt_guardian *x = h->guardians; x; x = x->next) nguard++;
     for (tt_wtable *x = h->wtables; x; x = x->next) nwt++;

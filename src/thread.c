@@ -243,6 +243,7 @@ void tt__thread_detach(tt_thread *t, int reason)
     /* The signature dies first: nothing below enters the API through t. */
     t->f.sig = TT__THREAD_DEAD;
     tt__hcache_flush(t);
+    (void)tt__regs_drain(h); /* its ring goes with it (a nested lock did not drain) */
     h->released_fast += t->released_fast; /* the count stays with the heap */
     __atomic_store_n(&t->released_fast, 0, __ATOMIC_RELAXED);
     tt__space_flush_thread(t);

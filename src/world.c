@@ -82,6 +82,9 @@ void tt__lock(tt_heap *h)
     pthread_mutex_lock(&h->lock);
     __atomic_store_n(&h->lock_owner, self_id(), __ATOMIC_RELAXED);
     h->lock_depth = 1;
+    /* Registrations made without the lock go to the log before anything
+     * that holds the lock can register or look (see struct tt__regs). */
+    (void)tt__regs_drain(h);
 }
 
 void tt__unlock(tt_heap *h)
@@ -107,6 +110,7 @@ void tt__relock(tt_heap *h, unsigned depth)
     pthread_mutex_lock(&h->lock);
     __atomic_store_n(&h->lock_owner, self_id(), __ATOMIC_RELAXED);
     h->lock_depth = depth;
+    (void)tt__regs_drain(h); /* as tt__lock */
 }
 
 /* ---- thread states ---- */

@@ -417,6 +417,61 @@ static void test_release_unlocked(void)
     CHECK_LOG(5);
 }
 
+/* tt_foreign_new without the lock (unchecked, 0 external bytes, a
+ * function the thread registered before): the object's base waits in the
+ * thread's ring until the next holder of the heap lock appends it, so
+ *   - registration order holds across both paths: close runs, newest
+ *     first, objects made alternately without the lock and with it;
+ *   - a cleanup pushed on a waiting object lands above its base;
+ *   - a waiting object that dies is finalized; one released while waiting
+ *     never reaches the log, and is not reported as a leak; one still held
+ *     is;
+ *   - the stats count every registration and nothing released as live. */
+static void test_new_unlocked(void)
+{
+    tt_heap *h = open_heap(TT_CHECKED_OFF);
+    tt_thread *t = tt_thread_attach(h);
+    REQUIRE(t != NULL);
+    int a = 0;
+    log_reset();
+    /* The first registration of record takes the lock; the next ones
+     * need not. */
+    tt_frame f = tt_frame_push(t, 8);
+    tt_local l[6];
+    for (int i = 0; i < 6; i++) {
+        size_t bytes = i % 2 ? 64 : 0; /* odd ones: external bytes, locked */
+        l[i] = tt_local_new(t, tt_foreign_new(t, &a, bytes, record, (void *)(intptr_t)(i + 1)));
+    }
+    CHECK_EQ(tt_cleanup_push(t, tt_local_get(t, l[4]), record, (void *)(intptr_t)50), TT_OK);
+    tt_stats st0, st;
+    tt_heap_stats(h, &st0);
+    CHECK_EQU(st0.cleanups_live, 7);
+    uint64_t leaked = 0;
+    CHECK_EQ(tt_heap_leaks(t, count_foreign_leaks, &leaked), TT_OK);
+    CHECK_EQU(leaked, 6);
+
+    /* Made, released while waiting, dropped; made and dropped unreleased. */
+    for (int i = 0; i < 100; i++)
+        CHECK_EQ(tt_release(t, tt_foreign_new(t, &a, 0, record, (void *)(intptr_t)60)), TT_OK);
+    for (int i = 0; i < 10; i++) (void)tt_foreign_new(t, &a, 0, record, (void *)(intptr_t)70);
+    CHECK_EQ(logged(60), 100);
+    tt_collect(t);
+    tt_run_finalizers(t, 0);
+    CHECK_EQ(logged(70), 10);
+    tt_heap_stats(h, &st);
+    CHECK_EQU(st.cleanups_registered - st0.cleanups_registered, 110);
+    CHECK_EQU(st.cleanups_run - st0.cleanups_run, 110);
+    CHECK_EQU(st.cleanups_live, 7);
+    leaked = 0;
+    CHECK_EQ(tt_heap_leaks(t, count_foreign_leaks, &leaked), TT_OK);
+    CHECK_EQU(leaked, 6);
+
+    log_reset();
+    tt_frame_pop(t, f, TT_NO_LOCAL);
+    tt_heap_close(h);
+    CHECK_LOG(50, 6, 5, 4, 3, 2, 1);
+}
+
 /* A released foreign object cannot be put into a wrapper table: TT_ESTATE
  * with the caller's site and no report, in every mode; the table is left
  * as it was. */
@@ -1096,6 +1151,7 @@ int main(void)
     RUN(test_foreign_release);
     RUN(test_foreign_addr_if);
     RUN(test_release_unlocked);
+    RUN(test_new_unlocked);
     RUN(test_wtable_put_released);
     RUN(test_foreign_stack);
     RUN(test_allocator);

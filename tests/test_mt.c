@@ -1608,6 +1608,206 @@ static void test_release_race(void)
      * NULL address? No: their address is NULL from the start. */
 }
 
+/* tt_foreign_new without the lock on several threads at once: two
+ * producers make objects (each first registers its function under the
+ * lock, then goes without it), releasing a third of them, dropping the
+ * rest, while a third thread collects and asks for leak reports. Every
+ * cleanup runs exactly once, by release, by finalization or at close; a
+ * collection never sweeps an object whose base was still waiting in a
+ * ring. Then the order across threads: an object made without the lock
+ * on one thread before that thread signals another, which then makes one
+ * with the lock, runs after it at close (newest first). ThreadSanitizer
+ * runs this test too. */
+enum { PROD_OBJS = 20000 };
+struct prod_share {
+    tt_heap *h;
+    int runs[2][PROD_OBJS]; /* atomic */
+    int done;               /* atomic: producers finished */
+    int order[2], norder;   /* close order of the two-thread pair */
+};
+struct prod_env {
+    struct prod_share *s;
+    int who, i;
+};
+static struct prod_env prod_envs[2][PROD_OBJS];
+static void prod_cleanup(tt_thread *t, tt_ref obj, void *env)
+{
+    (void)t;
+    (void)obj;
+    struct prod_env *e = env;
+    __atomic_fetch_add(&e->s->runs[e->who][e->i], 1, __ATOMIC_RELAXED);
+}
+static void *producer(void *arg)
+{
+    struct prod_env *first = arg;
+    struct prod_share *s = first->s;
+    tt_thread *t = tt_thread_attach(s->h);
+    if (t) {
+        for (int i = 0; i < PROD_OBJS; i++) {
+            struct prod_env *e = &prod_envs[first->who][i];
+            tt_ref r = tt_foreign_new(t, e, 0, prod_cleanup, e);
+            if (i % 3 == 0) (void)tt_release(t, r);
+        }
+        tt_thread_detach(t);
+    }
+    __atomic_fetch_add(&s->done, 1, __ATOMIC_RELEASE);
+    return NULL;
+}
+static void count_leaks(const tt_leak *leak, void *ctx)
+{
+    (void)leak;
+    (void)ctx;
+}
+static void *prod_collector(void *arg)
+{
+    struct prod_share *s = arg;
+    tt_thread *t = tt_thread_attach(s->h);
+    if (!t) return NULL;
+    while (__atomic_load_n(&s->done, __ATOMIC_ACQUIRE) < 2) {
+        tt_collect(t);
+        tt_run_finalizers(t, 0);
+        (void)tt_heap_leaks(t, count_leaks, NULL);
+    }
+    tt_thread_detach(t);
+    return NULL;
+}
+
+static pthread_mutex_t pair_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t pair_cv = PTHREAD_COND_INITIALIZER;
+static int pair_made;
+static void pair_cleanup(tt_thread *t, tt_ref obj, void *env)
+{
+    (void)t;
+    (void)obj;
+    struct prod_share *s = tt_foreign_addr(t, obj);
+    if (s->norder < 2) s->order[s->norder++] = (int)(intptr_t)env;
+}
+static void *pair_first(void *arg)
+{
+    struct prod_share *s = arg;
+    tt_thread *t = tt_thread_attach(s->h);
+    if (!t) return NULL;
+    /* Registered once under the lock (held by a global), then the one
+     * that matters, without it. */
+    (void)tt_global_new(t, tt_foreign_new(t, s, 1, pair_cleanup, (void *)(intptr_t)0));
+    (void)tt_global_new(t, tt_foreign_new(t, s, 0, pair_cleanup, (void *)(intptr_t)1));
+    /* Still attached (its ring not drained by a detach) while the other
+     * thread registers: only that thread's lock can put ours first. */
+    (void)tt_foreign_region_enter(t);
+    pthread_mutex_lock(&pair_mu);
+    pair_made = 1;
+    pthread_cond_broadcast(&pair_cv);
+    while (pair_made != 2) pthread_cond_wait(&pair_cv, &pair_mu);
+    pthread_mutex_unlock(&pair_mu);
+    (void)tt_foreign_region_leave(t);
+    tt_thread_detach(t);
+    return NULL;
+}
+static void *pair_second(void *arg)
+{
+    struct prod_share *s = arg;
+    pthread_mutex_lock(&pair_mu);
+    while (!pair_made) pthread_cond_wait(&pair_cv, &pair_mu);
+    pthread_mutex_unlock(&pair_mu);
+    tt_thread *t = tt_thread_attach(s->h);
+    if (!t) return NULL;
+    (void)tt_global_new(t, tt_foreign_new(t, s, 64, pair_cleanup, (void *)(intptr_t)2));
+    tt_thread_detach(t);
+    pthread_mutex_lock(&pair_mu);
+    pair_made = 2;
+    pthread_cond_broadcast(&pair_cv);
+    pthread_mutex_unlock(&pair_mu);
+    return NULL;
+}
+
+/* Objects made without the lock, dropped, and their thread then parked
+ * in a foreign region without taking the lock again: the collection on
+ * another thread must register them (its stop drains the rings), not
+ * sweep them unregistered. */
+static int region_made, region_runs;
+static void region_cleanup(tt_thread *t, tt_ref obj, void *env)
+{
+    (void)t;
+    (void)obj;
+    (void)env;
+    __atomic_fetch_add(&region_runs, 1, __ATOMIC_RELAXED);
+}
+static void *region_maker(void *arg)
+{
+    struct prod_share *s = arg;
+    tt_thread *t = tt_thread_attach(s->h);
+    if (!t) return NULL;
+    (void)tt_release(t, tt_foreign_new(t, NULL, 1, region_cleanup, NULL)); /* registers the function */
+    for (int i = 0; i < 50; i++) (void)tt_foreign_new(t, NULL, 0, region_cleanup, NULL);
+    (void)tt_foreign_region_enter(t);
+    pthread_mutex_lock(&pair_mu);
+    region_made = 1;
+    pthread_cond_broadcast(&pair_cv);
+    while (region_made != 2) pthread_cond_wait(&pair_cv, &pair_mu);
+    pthread_mutex_unlock(&pair_mu);
+    (void)tt_foreign_region_leave(t);
+    tt_thread_detach(t);
+    return NULL;
+}
+
+static void test_new_unlocked_threads(void)
+{
+    static struct prod_share s;
+    memset(&s, 0, sizeof s);
+    tt_config cfg;
+    tt_config_init(&cfg);
+    cfg.checked = TT_CHECKED_OFF; /* the unlocked paths are the unchecked ones */
+    s.h = tt_heap_open(&cfg);
+    REQUIRE(s.h != NULL);
+    for (int w = 0; w < 2; w++)
+        for (int i = 0; i < PROD_OBJS; i++) prod_envs[w][i] = (struct prod_env){&s, w, i};
+    pthread_t th[3];
+    REQUIRE(pthread_create(&th[0], NULL, producer, &prod_envs[0][0]) == 0);
+    REQUIRE(pthread_create(&th[1], NULL, producer, &prod_envs[1][0]) == 0);
+    REQUIRE(pthread_create(&th[2], NULL, prod_collector, &s) == 0);
+    for (int i = 0; i < 3; i++) pthread_join(th[i], NULL);
+    tt_heap_close(s.h);
+    int once = 0;
+    for (int w = 0; w < 2; w++)
+        for (int i = 0; i < PROD_OBJS; i++) once += s.runs[w][i] == 1;
+    CHECK_EQ(once, 2 * PROD_OBJS);
+
+    memset(&s, 0, sizeof s);
+    pair_made = 0;
+    s.h = tt_heap_open(&cfg);
+    REQUIRE(s.h != NULL);
+    REQUIRE(pthread_create(&th[0], NULL, pair_first, &s) == 0);
+    REQUIRE(pthread_create(&th[1], NULL, pair_second, &s) == 0);
+    for (int i = 0; i < 2; i++) pthread_join(th[i], NULL);
+    tt_heap_close(s.h);
+    CHECK_EQ(s.norder, 2);
+    CHECK_EQ(s.order[0], 2);
+    CHECK_EQ(s.order[1], 1);
+
+    memset(&s, 0, sizeof s);
+    region_made = region_runs = 0;
+    s.h = tt_heap_open(&cfg);
+    tt_thread *t = s.h ? tt_thread_attach(s.h) : NULL;
+    REQUIRE(t != NULL);
+    REQUIRE(pthread_create(&th[0], NULL, region_maker, &s) == 0);
+    CHECK_EQ(tt_foreign_region_enter(t), TT_OK);
+    pthread_mutex_lock(&pair_mu);
+    while (region_made != 1) pthread_cond_wait(&pair_cv, &pair_mu);
+    pthread_mutex_unlock(&pair_mu);
+    CHECK_EQ(tt_foreign_region_leave(t), TT_OK);
+    tt_collect(t);
+    tt_run_finalizers(t, 0);
+    CHECK_EQ(region_runs, 51);
+    pthread_mutex_lock(&pair_mu);
+    region_made = 2;
+    pthread_cond_broadcast(&pair_cv);
+    pthread_mutex_unlock(&pair_mu);
+    CHECK_EQ(tt_foreign_region_enter(t), TT_OK);
+    pthread_join(th[0], NULL);
+    CHECK_EQ(tt_foreign_region_leave(t), TT_OK);
+    tt_heap_close(s.h);
+}
+
 /* Prepend n nodes to the list in l. */
 static void grow_list(tt_thread *t, tt_local l, int n)
 {
@@ -1682,6 +1882,7 @@ int main(void)
     RUN(test_many_heaps);
     RUN(test_foreign_addr_unlocked);
     RUN(test_release_race);
+    RUN(test_new_unlocked_threads);
     RUN(test_mt_without_finalizer_thread);
     RUN(test_mt_with_finalizer_thread);
     RUN(test_finalizer_thread_and_explicit_runs);
