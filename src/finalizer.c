@@ -24,7 +24,7 @@ static void wait_for_work(tt_heap *h)
     h->lock_depth = 0;
     __atomic_store_n(&h->lock_owner, 0, __ATOMIC_RELAXED);
     pthread_cond_wait(&h->fin_cv, &h->lock);
-    __atomic_store_n(&h->lock_owner, (uintptr_t)pthread_self(), __ATOMIC_RELAXED);
+    __atomic_store_n(&h->lock_owner, (uintptr_t)&tt__self_token, __ATOMIC_RELAXED); /* as tt__lock */
     h->lock_depth = 1;
 }
 

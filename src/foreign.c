@@ -452,7 +452,13 @@ bool tt__foreign_release_fast(tt_thread *t, tt_ref obj)
         t->cleanup_depth--;
         t->pins = pin.prev;
     }
-    __atomic_or_fetch(&fp->state, TT__FOREIGN_RELEASED, __ATOMIC_RELEASE);
+    /* A store, not a read-modify-write: the claim made the state ours.
+     * What another thread may change meanwhile is harmless to overwrite:
+     * a drain clearing PENDING (read by nothing), a wrapper table's flags
+     * (a release under way leaves no table; phase 3 drops the entry when
+     * the object dies). */
+    __atomic_store_n(&fp->state, (s | TT__FOREIGN_CLAIMED | TT__FOREIGN_RELEASED) & ~(uint32_t)TT__FOREIGN_FAST,
+                     __ATOMIC_RELEASE);
     __atomic_store_n(&fp->addr, NULL, __ATOMIC_RELEASE);
     return true;
 }

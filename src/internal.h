@@ -525,7 +525,7 @@ struct tt_heap {
      * around user code and while the thread waits for a collection. A
      * collection holds it with every other thread stopped. */
     pthread_mutex_t lock;
-    uintptr_t lock_owner;        /* pthread_self of the holder, 0; atomic */
+    uintptr_t lock_owner;        /* the holder's token (&tt__self_token), 0; atomic */
     unsigned lock_depth;
     /* Stopping the world (world.c): `world_lock` guards the thread list
      * and the thread states' transitions out of RUNNING-with-a-stop. */
