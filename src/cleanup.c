@@ -417,6 +417,8 @@ bool tt__regs_drain(tt_heap *h)
             uintptr_t obj = g->obj[head % TT__REGS];
             struct tt__foreign *fp = (struct tt__foreign *)obj;
             uint32_t s = tt__foreign_state(fp);
+            /* A release racing with this either claimed first (skipped
+             * here) or claims after (its entry goes stale, purged later). */
             if (s & TT__FOREIGN_CLAIMED) {
                 /* Released before it reached the log: it never will. */
                 h->st.cleanups_registered++;
@@ -426,9 +428,6 @@ bool tt__regs_drain(tt_heap *h)
                 all = false;
                 break;
             }
-            /* A release racing with this fails its claim on the changed
-             * word and takes the lock, which finds the entry. */
-            __atomic_and_fetch(&fp->state, ~(uint32_t)TT__FOREIGN_PENDING, __ATOMIC_RELEASE);
         }
         __atomic_store_n(&g->head, head, __ATOMIC_RELEASE);
     }

@@ -193,7 +193,7 @@ static tt_ref foreign_new_fast(tt_thread *t, tt_heap *h, void *addr, size_t exte
 /* tt_foreign_new without the lock, unchecked: 0 external bytes, the
  * function this thread registered last under the lock (or none), room in
  * its registration ring and its run. The object is bumped as tt_alloc
- * does inline, made FAST and PENDING, and its base waits in the ring for
+ * does inline, made FAST, and its base waits in the ring for
  * the next holder of the heap lock (struct tt__regs). Neither a
  * collection nor a cleanup point: its allocation counts toward the next
  * collection as any, and a full ring (every TT__REGS calls at most) sends
@@ -219,7 +219,7 @@ static tt_ref foreign_new_unlocked(tt_thread *t, void *addr, size_t external_byt
     fp->ext = 0;
     fp->head = 0;
     fp->base_env = env;
-    fp->state = TT__FOREIGN_FAST | TT__FOREIGN_PENDING | (id << TT__FOREIGN_FN_SHIFT);
+    fp->state = TT__FOREIGN_FAST | (id << TT__FOREIGN_FN_SHIFT);
     g->obj[g->tail % TT__REGS] = r.bits;
     __atomic_store_n(&g->tail, g->tail + 1, __ATOMIC_RELEASE);
     return r;
@@ -453,10 +453,9 @@ bool tt__foreign_release_fast(tt_thread *t, tt_ref obj)
         t->pins = pin.prev;
     }
     /* A store, not a read-modify-write: the claim made the state ours.
-     * What another thread may change meanwhile is harmless to overwrite:
-     * a drain clearing PENDING (read by nothing), a wrapper table's flags
-     * (a release under way leaves no table; phase 3 drops the entry when
-     * the object dies). */
+     * What another thread may set meanwhile is harmless to overwrite: a
+     * wrapper table's flag (a release under way leaves no table; phase 3
+     * drops the entry when the object dies). */
     __atomic_store_n(&fp->state, (s | TT__FOREIGN_CLAIMED | TT__FOREIGN_RELEASED) & ~(uint32_t)TT__FOREIGN_FAST,
                      __ATOMIC_RELEASE);
     __atomic_store_n(&fp->addr, NULL, __ATOMIC_RELEASE);

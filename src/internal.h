@@ -367,9 +367,6 @@ struct tt__foreign {
  * creation by tt_foreign_new, cleared (never set again) by anything that
  * breaks one of those. */
 #define TT__FOREIGN_FAST 8u
-/* Made by tt_foreign_new without the lock: its base is in its thread's
- * registration ring (struct tt__regs), not in the log yet. */
-#define TT__FOREIGN_PENDING 16u
 #define TT__FOREIGN_FN_SHIFT 16
 
 /* A thread's registrations made without the heap lock, waiting for the
@@ -684,7 +681,6 @@ TT_HIDDEN int tt__world_init(tt_heap *h);
 TT_HIDDEN void tt__world_finish(tt_heap *h);
 TT_HIDDEN void tt__lock(tt_heap *h);
 TT_HIDDEN void tt__unlock(tt_heap *h);
-TT_HIDDEN bool tt__lock_held(tt_heap *h);
 /* Let go of the lock entirely (around user code, before waiting); returns
  * the depth to give tt__relock. 0 if this OS thread did not hold it. */
 TT_HIDDEN unsigned tt__unlock_all(tt_heap *h);
@@ -752,6 +748,14 @@ static inline void tt__hold_clear(tt_thread *t, uintptr_t bits)
 /* A byte per OS thread (thread.c): its address names the calling OS
  * thread in one instruction, where pthread_self is a call. */
 TT_HIDDEN extern _Thread_local char tt__self_token __attribute__((tls_model("initial-exec")));
+
+/* Whether the calling OS thread holds h's lock. Only this thread ever
+ * stores its own token, so the comparison is exact even though other
+ * threads change the word. */
+static inline bool tt__lock_held(tt_heap *h)
+{
+    return __atomic_load_n(&h->lock_owner, __ATOMIC_RELAXED) == (uintptr_t)&tt__self_token;
+}
 
 /* The entry check of every out-of-line path taking a thread: t is a live
  * thread and, in checked mode, belongs to the calling OS thread and is

@@ -71,7 +71,6 @@ void tt__world_finish(tt_heap *h)
 
 /* ---- the heap lock ---- */
 
-bool tt__lock_held(tt_heap *h) { return __atomic_load_n(&h->lock_owner, __ATOMIC_RELAXED) == self_id(); }
 
 void tt__lock(tt_heap *h)
 {

@@ -37,8 +37,10 @@ struct tt_jni {
     uint64_t sig;
     JavaVM *vm;
     tt_thread *t;
-    pthread_t owner; /* the thread that opened the bridge, and its JNIEnv */
+    const char *owner; /* the thread that opened the bridge (its token), */
+                       /* and its JNIEnv */
     JNIEnv *env;
+    int checked; /* the heap's checked mode: reading a released value is a misuse there */
     size_t refs; /* atomic: 1 while open, plus TetherRef objects whose
                     Cleaner has not run, plus (once closed) held objects
                     not cleaned */
@@ -65,6 +67,11 @@ struct tt_jni {
     } made, deleted;
 };
 
+/* A byte per OS thread: its address names the calling thread in one
+ * instruction (pthread_self is a call, and the hot paths ask twice). */
+static _Thread_local char self_token __attribute__((tls_model("initial-exec")));
+static int on_owner(const tt_jni *b) { return b->owner == &self_token; }
+
 static void count(size_t *c, long d) { __atomic_fetch_add(c, (size_t)d, __ATOMIC_RELAXED); }
 
 /* Count one held object made (made) or cleaned up (deleted). Returns
@@ -75,7 +82,7 @@ static int count_held(tt_jni *b, struct split *c, int made)
 {
     /* The owner thread while open: close happens on this thread, so the
      * flag cannot change under it. */
-    if (pthread_equal(pthread_self(), b->owner) && !b->closed) {
+    if (on_owner(b) && !b->closed) {
         __atomic_store_n(&c->own, c->own + 1, __ATOMIC_RELAXED);
         return 0;
     }
@@ -111,7 +118,7 @@ static JNIEnv *env_of(tt_jni *b)
 {
     /* The opening thread stays attached while the bridge is open (see the
      * header), so its JNIEnv is kept: GetEnv is a call into the JVM. */
-    if (open_bridge(b) && pthread_equal(pthread_self(), b->owner)) return b->env;
+    if (open_bridge(b) && on_owner(b)) return b->env;
     JNIEnv *env = NULL;
     jint rc = (*b->vm)->GetEnv(b->vm, (void **)&env, JNI_VERSION_1_8);
     if (rc == JNI_OK) return env;
@@ -208,15 +215,21 @@ static jobject held_global(tt_jni *b, tt_ref held, const char *what)
         tt_set_error(TT_EINVAL, "%s: not a Java object held by this bridge", what);
         return NULL;
     }
-    if (tt_foreign_released(b->t, held)) { /* unchecked: a flag read, no lock */
+    /* The bridge's values are the foreign objects whose base cleanup is
+     * held_cleanup for this bridge. A released one is refused with
+     * TT_ESTATE; checked mode would call reading it a misuse, so there the
+     * flag is asked first (unchecked, tt_foreign_addr_if answers both). */
+    if (b->checked && tt_foreign_released(b->t, held)) {
         tt_set_error(TT_ESTATE, "%s: the Java object was released", what);
         return NULL;
     }
-    /* The bridge's values are the foreign objects whose base cleanup is
-     * held_cleanup for this bridge. */
     jobject g = tt_foreign_addr_if(b->t, held, held_cleanup, b);
-    if (!g) tt_set_error(TT_EINVAL, "%s: not a Java object held by this bridge", what);
-    return g;
+    if (g) return g;
+    if (tt_last_error()->code == TT_ESTATE)
+        tt_set_error(TT_ESTATE, "%s: the Java object was released", what);
+    else
+        tt_set_error(TT_EINVAL, "%s: not a Java object held by this bridge", what);
+    return NULL;
 }
 
 jobject tt_jni_get(tt_jni *b, tt_ref held)
@@ -477,7 +490,8 @@ tt_jni *tt_jni_open(JavaVM *vm, tt_thread *t, double threshold)
     b->vm = vm;
     b->t = t;
     b->refs = 1;
-    b->owner = pthread_self();
+    b->owner = &self_token;
+    b->checked = tt_heap_checked(tt_thread_heap(t));
     b->env = env;
     pthread_mutex_init(&b->lock, NULL);
     if (load(env, b, threshold) != TT_OK) {
@@ -497,7 +511,7 @@ tt_jni *tt_jni_open(JavaVM *vm, tt_thread *t, double threshold)
 int tt_jni_close(tt_jni *b)
 {
     if (!open_bridge(b)) return tt_set_error(TT_EINVAL, "tt_jni_close: not an open bridge");
-    if (!pthread_equal(pthread_self(), b->owner))
+    if (!on_owner(b))
         return tt_set_error(TT_ESTATE, "tt_jni_close: not on the thread that opened the bridge");
     JNIEnv *env = env_of(b);
     (*env)->CallVoidMethod(env, b->listener, b->uninstall);

@@ -80,7 +80,12 @@ TT_API extern const struct tt_type tt_foreign_type;
  *
  * This call is a cleanup point unless tt_config.explicit_cleanups_only:
  * if pending cleanups are queued, it runs them on the calling thread
- * before returning. */
+ * before returning. One exception, for speed: on an unchecked heap, with
+ * 0 external bytes and a function this thread registered before, the call
+ * takes no lock (the object's cleanup reaches the heap's log at the next
+ * lock, in order) and is no cleanup point; at least every 256th such call
+ * on a thread takes the lock and is one. Any thread, through its own
+ * tt_thread. */
 #define tt_foreign_new(t, addr, external_bytes, fn, env) \
     tt_foreign_new_at((t), (addr), (external_bytes), (fn), (env), TT_HERE)
 TT_API tt_ref tt_foreign_new_at(tt_thread *t, void *addr, size_t external_bytes, tt_cleanup_fn fn,
