@@ -420,16 +420,37 @@ static void *foreign_addr_unlocked(tt_thread *t, tt_ref obj)
     return addr;
 }
 
-bool tt__foreign_release_fast(tt_thread *t, tt_ref obj)
+/* Whether the FAST object fp (state s) was made with fn and env: its
+ * payload says, without the lock (fns never moves under a reader). */
+static bool fast_base_is(tt_thread *t, const struct tt__foreign *fp, uint32_t s, tt_cleanup_fn fn,
+                         const void *env)
 {
-    struct tt__foreign *fp = foreign_unlocked(t, obj);
-    if (!fp) return false;
+    uint32_t id = s >> TT__FOREIGN_FN_SHIFT;
+    return (s & (TT__FOREIGN_FAST | TT__FOREIGN_CLAIMED)) == TT__FOREIGN_FAST && fn &&
+           id >= TT__FN_USER && __atomic_load_n(&t->heap->fns, __ATOMIC_ACQUIRE)[id] == fn &&
+           fp->base_env == env;
+}
+
+/* Whether obj's base entry in the log is fn with env. Lock held. */
+static bool logged_base_is(tt_heap *h, tt_ref obj, tt_cleanup_fn fn, const void *env)
+{
+    /* The base is the oldest entry carrying TT__CE_BASE; an object with a
+     * single registration has it as its head. */
+    uint32_t cur = tt__cleanup_head(h, obj.bits), id;
+    while (cur && !(h->ce[cur - 1].w & TT__CE_BASE)) cur = tt__cleanup_older(h, cur - 1);
+    return cur && fn && tt__cleanup_find(h, fn, &id) && tt__ce_fn(h->ce[cur - 1].w) == id &&
+           h->ce[cur - 1].env == env;
+}
+
+/* Claim the base of the FAST object fp, read as state s, and run it; false
+ * (nothing done) if the claim fails. */
+static bool release_claimed(tt_thread *t, tt_ref obj, struct tt__foreign *fp, uint32_t s)
+{
     /* Claiming the base is the whole synchronisation: the log is not
      * touched (its entry, now stale, is purged by the next collection),
      * nor are the heap's counts (FAST means no external bytes and no
      * wrapper table). Whoever else would run the base, under the lock,
      * claims it first and finds it taken. */
-    uint32_t s = tt__foreign_state(fp);
     if ((s & (TT__FOREIGN_FAST | TT__FOREIGN_CLAIMED)) != TT__FOREIGN_FAST ||
         !__atomic_compare_exchange_n(&fp->state, &s,
                                      (s | TT__FOREIGN_CLAIMED) & ~(uint32_t)TT__FOREIGN_FAST, false,
@@ -462,6 +483,34 @@ bool tt__foreign_release_fast(tt_thread *t, tt_ref obj)
     return true;
 }
 
+bool tt__foreign_release_fast(tt_thread *t, tt_ref obj)
+{
+    struct tt__foreign *fp = foreign_unlocked(t, obj);
+    return fp && release_claimed(t, obj, fp, tt__foreign_state(fp));
+}
+
+int tt_release_if_at(tt_thread *t, tt_ref obj, tt_cleanup_fn fn, const void *env,
+                     const char *file, int line)
+{
+    struct tt__foreign *fast = foreign_unlocked(t, obj);
+    if (fast) {
+        uint32_t s = tt__foreign_state(fast);
+        if (fast_base_is(t, fast, s, fn, env) && release_claimed(t, obj, fast, s)) return TT_OK;
+    }
+    {
+        TT__LOCKED_T(t);
+        int code;
+        struct tt__foreign *fp = foreign_arg(t, obj, false, "tt_release_if", file, line, &code);
+        if (!fp) return code;
+        /* Released: tt_release below says so, as for any release. */
+        if (!(tt__foreign_state(fp) & TT__FOREIGN_RELEASED) && !logged_base_is(t->heap, obj, fn, env))
+            /* Not a misuse even in checked mode, as tt_foreign_addr_if. */
+            return tt__fail(TT_ETYPE, file, line,
+                            "tt_release_if: the foreign object was not made with this cleanup and env");
+    }
+    return tt_release_at(t, obj, file, line);
+}
+
 void *tt_foreign_addr_at(tt_thread *t, tt_ref obj, const char *file, int line)
 {
     void *fast = foreign_addr_unlocked(t, obj);
@@ -478,28 +527,15 @@ void *tt_foreign_addr_if_at(tt_thread *t, tt_ref obj, tt_cleanup_fn fn, const vo
     /* A FAST object carries its base in its payload: no lock, as
      * tt_foreign_addr. */
     struct tt__foreign *fast = foreign_unlocked(t, obj);
-    if (fast && fn) {
+    if (fast) {
         void *addr = __atomic_load_n(&fast->addr, __ATOMIC_ACQUIRE);
-        uint32_t s = tt__foreign_state(fast);
-        uint32_t id = s >> TT__FOREIGN_FN_SHIFT;
-        if ((s & (TT__FOREIGN_FAST | TT__FOREIGN_CLAIMED)) == TT__FOREIGN_FAST && addr &&
-            id >= TT__FN_USER && __atomic_load_n(&t->heap->fns, __ATOMIC_ACQUIRE)[id] == fn &&
-            fast->base_env == env)
-            return addr;
+        if (addr && fast_base_is(t, fast, tt__foreign_state(fast), fn, env)) return addr;
     }
     TT__LOCKED_T(t);
     int code;
     struct tt__foreign *fp = foreign_arg(t, obj, true, "tt_foreign_addr_if", file, line, &code);
     if (!fp) return NULL;
-    tt_heap *h = t->heap;
-    /* The base is the oldest entry carrying TT__CE_BASE; an object with a
-     * single registration has it as its head. */
-    uint32_t cur = tt__cleanup_head(h, obj.bits);
-    while (cur && !(h->ce[cur - 1].w & TT__CE_BASE)) cur = tt__cleanup_older(h, cur - 1);
-    uint32_t id;
-    if (cur && fn && tt__cleanup_find(h, fn, &id) && tt__ce_fn(h->ce[cur - 1].w) == id &&
-        h->ce[cur - 1].env == env)
-        return fp->addr;
+    if (logged_base_is(t->heap, obj, fn, env)) return fp->addr;
     /* Not a misuse even in checked mode: telling objects apart is what
      * the call is for. */
     tt__fail(TT_ETYPE, file, line,

@@ -472,6 +472,47 @@ static void test_new_unlocked(void)
     CHECK_LOG(50, 6, 5, 4, 3, 2, 1);
 }
 
+/* tt_release_if releases only an object made with the given cleanup and
+ * env (through the unlocked path for a lone base, the locked one
+ * otherwise), refuses others with TT_ETYPE and no misuse, and answers a
+ * second release and a non-foreign object as tt_release and
+ * tt_foreign_addr do. */
+static void test_release_if(void)
+{
+    for (int checked = TT_CHECKED_OFF; checked >= TT_CHECKED_ON; checked--) {
+        if (checked == TT_CHECKED_ON && !TT_TEST_CHECKS_BUILT) continue;
+        tt_heap *h = open_heap(checked);
+        tt_thread *t = tt_thread_attach(h);
+        tt_frame f = tt_frame_push(t, 4);
+        int a = 0, owner = 0, other = 0;
+        log_reset();
+        tt_local l1 = tt_local_new(t, tt_foreign_new(t, &a, 0, record, &owner));
+        tt_local l2 = tt_local_new(t, tt_foreign_new(t, &a, 0, record, &owner));
+        CHECK_EQ(tt_cleanup_push(t, tt_local_get(t, l2), record, (void *)(intptr_t)7), TT_OK);
+        tt_test_misuse_reset();
+        CHECK_EQ(tt_release_if(t, tt_local_get(t, l1), record, &other), TT_ETYPE);
+        CHECK_EQ(tt_release_if(t, tt_local_get(t, l1), other_free, &owner), TT_ETYPE);
+        CHECK_EQ(tt_release_if(t, tt_local_get(t, l2), record, &other), TT_ETYPE);
+        CHECK_EQ(tt_test_misuse_calls(), 0);
+        CHECK_EQ(log_len, 0);
+        CHECK(!tt_foreign_released(t, tt_local_get(t, l1)));
+        CHECK_EQ(tt_release_if(t, tt_local_get(t, l1), record, &owner), TT_OK);
+        CHECK_EQ(log_len, 1);
+        CHECK(log_ids[0] == (int)(intptr_t)&owner);
+        CHECK_EQ(tt_release_if(t, tt_local_get(t, l2), record, &owner), TT_OK);
+        CHECK_EQ(log_len, 3);
+        CHECK_EQ(log_ids[1], 7);
+        CHECK_EQ(tt_release_if(t, tt_local_get(t, l1), record, &owner), TT_ESTATE);
+        if (checked == TT_CHECKED_ON) CHECK_STREQ(tt_test_last_misuse(), "release-twice");
+        tt_local n = tt_local_new(t, new_node(t, 1));
+        CHECK_EQ(tt_release_if(t, tt_local_get(t, n), record, &owner), TT_EINVAL);
+        if (checked == TT_CHECKED_ON) CHECK_STREQ(tt_test_last_misuse(), "not-foreign");
+        tt_frame_pop(t, f, TT_NO_LOCAL);
+        tt_heap_close(h);
+        CHECK_EQ(log_len, 3);
+    }
+}
+
 /* A released foreign object cannot be put into a wrapper table: TT_ESTATE
  * with the caller's site and no report, in every mode; the table is left
  * as it was. */
@@ -1152,6 +1193,7 @@ int main(void)
     RUN(test_foreign_addr_if);
     RUN(test_release_unlocked);
     RUN(test_new_unlocked);
+    RUN(test_release_if);
     RUN(test_wtable_put_released);
     RUN(test_foreign_stack);
     RUN(test_allocator);

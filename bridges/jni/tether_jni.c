@@ -242,8 +242,18 @@ jobject tt_jni_get(tt_jni *b, tt_ref held)
 
 int tt_jni_release(tt_jni *b, tt_ref held)
 {
-    if (!held_global(b, held, "tt_jni_release")) return tt_last_error()->code;
-    return tt_release(b->t, held);
+    /* Unchecked: one call checks that the value is this bridge's and
+     * releases it. Checked mode asks held_global first (see there). */
+    if (!open_bridge(b) || b->checked || tt_is_null(held) || tt_type_of(held) != &tt_foreign_type) {
+        if (!held_global(b, held, "tt_jni_release")) return tt_last_error()->code;
+        return tt_release(b->t, held);
+    }
+    int rc = tt_release_if(b->t, held, held_cleanup, b);
+    if (rc == TT_ESTATE)
+        return tt_set_error(TT_ESTATE, "tt_jni_release: the Java object was released");
+    if (rc == TT_ETYPE)
+        return tt_set_error(TT_EINVAL, "tt_jni_release: not a Java object held by this bridge");
+    return rc;
 }
 
 /* ---- tether objects held from Java ---- */

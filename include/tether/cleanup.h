@@ -216,6 +216,17 @@ TT_API int tt_cleanup_run_last_at(tt_thread *t, tt_ref obj, const char *file, in
 #define tt_release(t, obj) tt_release_at((t), (obj), TT_HERE)
 TT_API int tt_release_at(tt_thread *t, tt_ref obj, const char *file, int line);
 
+/* tt_release of obj if it is a foreign object whose base cleanup is fn
+ * with env (as tt_foreign_addr_if tells): how a library releases only
+ * what it made, in one call. TT_ETYPE if it was made with another
+ * cleanup or env (nothing is done; no misuse even in checked mode);
+ * otherwise the results of tt_release, and TT_EINVAL if obj is not a
+ * foreign object ("not-foreign" in checked mode). Takes no lock where
+ * tt_release takes none. */
+#define tt_release_if(t, obj, fn, env) tt_release_if_at((t), (obj), (fn), (env), TT_HERE)
+TT_API int tt_release_if_at(tt_thread *t, tt_ref obj, tt_cleanup_fn fn, const void *env,
+                            const char *file, int line);
+
 /* Number of cleanups still registered on obj (keep-alive edges and
  * guardian registrations are not counted). 0 on error: TT_EINVAL for a
  * null or misaligned reference (checked mode: "cleanup-not-object" for
