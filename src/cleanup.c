@@ -551,9 +551,8 @@ int tt_cleanup_run_last_at(tt_thread *t, tt_ref obj, const char *file, int line)
     return tt__fail(TT_ESTATE, file, line, "tt_cleanup_run_last: no cleanup left");
 }
 
-int tt_release_at(tt_thread *t, tt_ref obj, const char *file, int line)
+static TT__SLOW_PATH int release_locked(tt_thread *t, tt_ref obj, const char *file, int line)
 {
-    if (tt__foreign_release_fast(t, obj)) return TT_OK;
     int code;
     tt_heap *h = enter_obj(t, obj, "tt_release", file, line, &code);
     if (!h) return code;
@@ -574,6 +573,12 @@ int tt_release_at(tt_thread *t, tt_ref obj, const char *file, int line)
     else
         tt__cleanup_run_all(t, obj.bits, false);
     return TT_OK;
+}
+
+int tt_release_at(tt_thread *t, tt_ref obj, const char *file, int line)
+{
+    if (tt__foreign_release_fast(t, obj)) return TT_OK;
+    return release_locked(t, obj, file, line);
 }
 
 size_t tt_cleanup_count_at(tt_thread *t, tt_ref obj, const char *file, int line)

@@ -225,11 +225,10 @@ static tt_ref foreign_new_unlocked(tt_thread *t, void *addr, size_t external_byt
     return r;
 }
 
-tt_ref tt_foreign_new_at(tt_thread *t, void *addr, size_t external_bytes, tt_cleanup_fn fn,
-                         void *env, const char *file, int line)
+static TT__SLOW_PATH tt_ref foreign_new_locked(tt_thread *t, void *addr, size_t external_bytes,
+                                               tt_cleanup_fn fn, void *env, const char *file,
+                                               int line)
 {
-    tt_ref quick = foreign_new_unlocked(t, addr, external_bytes, fn, env);
-    if (quick.bits) return quick;
     TT__LOCKED_T(t);
     int code;
     tt_heap *h = tt__enter(t, file, line, &code);
@@ -251,6 +250,14 @@ tt_ref tt_foreign_new_at(tt_thread *t, void *addr, size_t external_bytes, tt_cle
     make_fast(fp, id, env);
     add_external(h, fp, external_bytes);
     return r;
+}
+
+tt_ref tt_foreign_new_at(tt_thread *t, void *addr, size_t external_bytes, tt_cleanup_fn fn,
+                         void *env, const char *file, int line)
+{
+    tt_ref quick = foreign_new_unlocked(t, addr, external_bytes, fn, env);
+    if (quick.bits) return quick;
+    return foreign_new_locked(t, addr, external_bytes, fn, env, file, line);
 }
 
 tt_ref tt_foreign_alloc_at(tt_thread *t, size_t external_bytes, void *(*alloc)(void *ctx),
@@ -489,14 +496,9 @@ bool tt__foreign_release_fast(tt_thread *t, tt_ref obj)
     return fp && release_claimed(t, obj, fp, tt__foreign_state(fp));
 }
 
-int tt_release_if_at(tt_thread *t, tt_ref obj, tt_cleanup_fn fn, const void *env,
-                     const char *file, int line)
+static TT__SLOW_PATH int release_if_locked(tt_thread *t, tt_ref obj, tt_cleanup_fn fn,
+                                           const void *env, const char *file, int line)
 {
-    struct tt__foreign *fast = foreign_unlocked(t, obj);
-    if (fast) {
-        uint32_t s = tt__foreign_state(fast);
-        if (fast_base_is(t, fast, s, fn, env) && release_claimed(t, obj, fast, s)) return TT_OK;
-    }
     {
         TT__LOCKED_T(t);
         int code;
@@ -511,14 +513,30 @@ int tt_release_if_at(tt_thread *t, tt_ref obj, tt_cleanup_fn fn, const void *env
     return tt_release_at(t, obj, file, line);
 }
 
-void *tt_foreign_addr_at(tt_thread *t, tt_ref obj, const char *file, int line)
+int tt_release_if_at(tt_thread *t, tt_ref obj, tt_cleanup_fn fn, const void *env,
+                     const char *file, int line)
 {
-    void *fast = foreign_addr_unlocked(t, obj);
-    if (fast) return fast;
+    struct tt__foreign *fast = foreign_unlocked(t, obj);
+    if (fast) {
+        uint32_t s = tt__foreign_state(fast);
+        if (fast_base_is(t, fast, s, fn, env) && release_claimed(t, obj, fast, s)) return TT_OK;
+    }
+    return release_if_locked(t, obj, fn, env, file, line);
+}
+
+static TT__SLOW_PATH void *foreign_addr_locked(tt_thread *t, tt_ref obj, const char *file, int line)
+{
     TT__LOCKED_T(t);
     int code;
     struct tt__foreign *fp = foreign_arg(t, obj, true, "tt_foreign_addr", file, line, &code);
     return fp ? fp->addr : NULL;
+}
+
+void *tt_foreign_addr_at(tt_thread *t, tt_ref obj, const char *file, int line)
+{
+    void *fast = foreign_addr_unlocked(t, obj);
+    if (fast) return fast;
+    return foreign_addr_locked(t, obj, file, line);
 }
 
 void *tt_foreign_addr_if_at(tt_thread *t, tt_ref obj, tt_cleanup_fn fn, const void *env,

@@ -37,6 +37,9 @@
 #include "tether.h"
 
 #define TT_HIDDEN __attribute__((visibility("hidden")))
+/* A slow path kept out of its caller, so that the caller's fast path
+ * needs no stack frame for the locks and cleanups of the slow one. */
+#define TT__SLOW_PATH __attribute__((noinline, cold))
 
 #ifdef TT_NO_CHECKS
 #define TT__CHECKS_BUILT 0

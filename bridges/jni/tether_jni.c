@@ -78,14 +78,8 @@ static void count(size_t *c, long d) { __atomic_fetch_add(c, (size_t)d, __ATOMIC
  * whether it holds a share of refs: it does once the bridge is closed
  * (tt_jni_close moved the count into refs), and then the caller makes or
  * drops that share. */
-static int count_held(tt_jni *b, struct split *c, int made)
+static __attribute__((noinline, cold)) int count_held_slow(tt_jni *b, struct split *c, int made)
 {
-    /* The owner thread while open: close happens on this thread, so the
-     * flag cannot change under it. */
-    if (on_owner(b) && !b->closed) {
-        __atomic_store_n(&c->own, c->own + 1, __ATOMIC_RELAXED);
-        return 0;
-    }
     pthread_mutex_lock(&b->lock);
     int closed = b->closed;
     if (closed && made)
@@ -93,6 +87,17 @@ static int count_held(tt_jni *b, struct split *c, int made)
     __atomic_fetch_add(&c->other, 1, __ATOMIC_RELAXED); /* stats read it unlocked */
     pthread_mutex_unlock(&b->lock);
     return closed;
+}
+
+static inline int count_held(tt_jni *b, struct split *c, int made)
+{
+    /* The owner thread while open: close happens on this thread, so the
+     * flag cannot change under it. */
+    if (on_owner(b) && !b->closed) {
+        __atomic_store_n(&c->own, c->own + 1, __ATOMIC_RELAXED);
+        return 0;
+    }
+    return count_held_slow(b, c, made);
 }
 
 static size_t split_value(const struct split *c)
@@ -114,11 +119,8 @@ static void make_detach_key(void) { pthread_key_create(&detach_key, detach_at_ex
 
 static int open_bridge(const tt_jni *b) { return b && b->sig == JNI_SIG; }
 
-static JNIEnv *env_of(tt_jni *b)
+static __attribute__((noinline)) JNIEnv *env_of_slow(tt_jni *b)
 {
-    /* The opening thread stays attached while the bridge is open (see the
-     * header), so its JNIEnv is kept: GetEnv is a call into the JVM. */
-    if (open_bridge(b) && on_owner(b)) return b->env;
     JNIEnv *env = NULL;
     jint rc = (*b->vm)->GetEnv(b->vm, (void **)&env, JNI_VERSION_1_8);
     if (rc == JNI_OK) return env;
@@ -128,6 +130,14 @@ static JNIEnv *env_of(tt_jni *b)
     pthread_setspecific(detach_key, b->vm);
     count(&b->st.attached, 1);
     return env;
+}
+
+static inline JNIEnv *env_of(tt_jni *b)
+{
+    /* The opening thread stays attached while the bridge is open (see the
+     * header), so its JNIEnv is kept: GetEnv is a call into the JVM. */
+    if (open_bridge(b) && on_owner(b)) return b->env;
+    return env_of_slow(b);
 }
 
 static void bridge_unref(tt_jni *b)
@@ -166,7 +176,9 @@ static JNIEnv *begin(tt_jni *b, const char *what)
         tt_set_error(TT_ECLOSED, "%s: not an open bridge", what);
         return NULL;
     }
-    tt_jni_drain(b);
+    /* Nothing queued (the usual case): two loads, no call. */
+    if (__atomic_load_n(&b->freeq_n, __ATOMIC_ACQUIRE) || __atomic_load_n(&b->pressure, __ATOMIC_ACQUIRE))
+        tt_jni_drain(b);
     JNIEnv *env = env_of(b);
     if (!env) tt_set_error(TT_ESTATE, "%s: this thread cannot attach to the JVM", what);
     return env;
