@@ -139,6 +139,18 @@ static int intern_or_fail(tt_heap *h, tt_cleanup_fn fn, uint32_t *id, const char
  * entry, so an unlocked release may run it (add_external clears the flag
  * again if the object holds external bytes). Not yet seen by another
  * thread: plain stores. */
+/* Bytes of a foreign object with its header, as tt_alloc rounds them. */
+#define FOREIGN_BYTES (((uintptr_t)sizeof(struct tt__foreign) + 15) & ~(uintptr_t)7)
+
+/* The function this thread registered last under the lock: the unlocked
+ * creation may use it (and only it) from now on. */
+static void remember_fn(tt_thread *t, tt_cleanup_fn fn, uint32_t id)
+{
+    if (!fn) return;
+    t->regs.fn = fn;
+    t->regs.fn_id = id;
+}
+
 static void make_fast(struct tt__foreign *fp, uint32_t id, void *env)
 {
     fp->base_env = env;
@@ -176,11 +188,8 @@ static tt_ref foreign_new_fast(tt_thread *t, tt_heap *h, void *addr, size_t exte
     if (h->checked || tt__slow(&t->f) || !room_is_free(h, external_bytes) ||
         h->ce_len == h->ce_cap || (fn && !tt__cleanup_find(h, fn, &id)))
         return TT_NULL;
-    if (fn) {
-        t->regs.fn = fn; /* the unlocked path may use it from now on */
-        t->regs.fn_id = id;
-    }
-    tt_ref r = tt__bump(t, &tt_foreign_type, ((uintptr_t)sizeof(struct tt__foreign) + 15) & ~(uintptr_t)7);
+    remember_fn(t, fn, id);
+    tt_ref r = tt__bump(t, &tt_foreign_type, FOREIGN_BYTES);
     if (r.bits == 0) return TT_NULL;
     (void)tt__cleanup_add(h, r.bits, id, TT__CE_BASE, env, file, line); /* room checked */
     struct tt__foreign *fp = (struct tt__foreign *)r.bits;
@@ -212,14 +221,13 @@ static tt_ref foreign_new_unlocked(tt_thread *t, void *addr, size_t external_byt
     }
     if (g->tail - __atomic_load_n(&g->head, __ATOMIC_ACQUIRE) >= TT__REGS || tt__lock_held(t->heap))
         return TT_NULL;
-    tt_ref r = tt__bump(t, &tt_foreign_type, ((uintptr_t)sizeof(struct tt__foreign) + 15) & ~(uintptr_t)7);
+    tt_ref r = tt__bump(t, &tt_foreign_type, FOREIGN_BYTES);
     if (r.bits == 0) return TT_NULL;
     struct tt__foreign *fp = (struct tt__foreign *)r.bits;
     fp->addr = addr;
     fp->ext = 0;
     fp->head = 0;
-    fp->base_env = env;
-    fp->state = TT__FOREIGN_FAST | (id << TT__FOREIGN_FN_SHIFT);
+    make_fast(fp, id, env);
     g->obj[g->tail % TT__REGS] = r.bits;
     __atomic_store_n(&g->tail, g->tail + 1, __ATOMIC_RELEASE);
     return r;
@@ -239,10 +247,7 @@ static TT__SLOW_PATH tt_ref foreign_new_locked(tt_thread *t, void *addr, size_t 
     if (make_room(t, external_bytes, "tt_foreign_new", file, line) != TT_OK ||
         intern_or_fail(h, fn, &id, "tt_foreign_new", file, line) != TT_OK)
         return TT_NULL;
-    if (fn) {
-        t->regs.fn = fn; /* the unlocked path may use it from now on */
-        t->regs.fn_id = id;
-    }
+    remember_fn(t, fn, id);
     tt_ref r = make_foreign(t, id, 0, env, "tt_foreign_new", file, line);
     if (r.bits == 0) return TT_NULL;
     struct tt__foreign *fp = (struct tt__foreign *)r.bits;
@@ -539,6 +544,9 @@ void *tt_foreign_addr_at(tt_thread *t, tt_ref obj, const char *file, int line)
     return foreign_addr_locked(t, obj, file, line);
 }
 
+static void *addr_if_locked(tt_thread *t, tt_ref obj, tt_cleanup_fn fn, const void *env,
+                            const char *file, int line);
+
 void *tt_foreign_addr_if_at(tt_thread *t, tt_ref obj, tt_cleanup_fn fn, const void *env,
                             const char *file, int line)
 {
@@ -549,6 +557,12 @@ void *tt_foreign_addr_if_at(tt_thread *t, tt_ref obj, tt_cleanup_fn fn, const vo
         void *addr = __atomic_load_n(&fast->addr, __ATOMIC_ACQUIRE);
         if (addr && fast_base_is(t, fast, tt__foreign_state(fast), fn, env)) return addr;
     }
+    return addr_if_locked(t, obj, fn, env, file, line);
+}
+
+static TT__SLOW_PATH void *addr_if_locked(tt_thread *t, tt_ref obj, tt_cleanup_fn fn,
+                                          const void *env, const char *file, int line)
+{
     TT__LOCKED_T(t);
     int code;
     struct tt__foreign *fp = foreign_arg(t, obj, true, "tt_foreign_addr_if", file, line, &code);

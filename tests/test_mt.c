@@ -1445,14 +1445,15 @@ struct addr_share {
     int bad;      /* reads that were neither the address nor a clean NULL */
     long nulls;
 };
-static int addr_frees;
-static void addr_cleanup(tt_thread *t, tt_ref obj, void *env)
+/* A cleanup that counts its runs in the int env points to (atomic: the
+ * tests below run cleanups on several threads). */
+static void count_into(tt_thread *t, tt_ref obj, void *env)
 {
     (void)t;
     (void)obj;
-    (void)env;
-    __atomic_fetch_add(&addr_frees, 1, __ATOMIC_RELAXED);
+    __atomic_fetch_add((int *)env, 1, __ATOMIC_RELAXED);
 }
+static int addr_frees;
 static void *addr_reader(void *arg)
 {
     struct addr_share *s = arg;
@@ -1488,7 +1489,7 @@ static void test_foreign_addr_unlocked(void)
     tt_thread *t = tt_thread_attach(s.h);
     REQUIRE(t != NULL);
     for (int i = 0; i < ADDR_OBJS; i++)
-        s.g[i] = tt_global_new(t, tt_foreign_new(t, &s.slots[i], 16, addr_cleanup, NULL));
+        s.g[i] = tt_global_new(t, tt_foreign_new(t, &s.slots[i], 16, count_into, &addr_frees));
     pthread_t th;
     REQUIRE(pthread_create(&th, NULL, addr_reader, &s) == 0);
     for (int i = 0; i < ADDR_OBJS; i++) {
@@ -1524,12 +1525,7 @@ struct race_share {
     int done;            /* atomic: releasers finished */
     int garbage_made, garbage_runs; /* the collector thread's own objects */
 };
-static void race_garbage(tt_thread *t, tt_ref obj, void *env)
-{
-    (void)t;
-    (void)obj;
-    __atomic_fetch_add(&((struct race_share *)env)->garbage_runs, 1, __ATOMIC_RELAXED);
-}
+
 static void race_cleanup(tt_thread *t, tt_ref obj, void *env)
 {
     struct race_share *s = env;
@@ -1565,7 +1561,7 @@ static void *race_collector(void *arg)
         tt_collect(t);
         /* Garbage released unlocked, for the purge to meet dead. */
         for (int i = 0; i < 50; i++) {
-            if (tt_release(t, tt_foreign_new(t, NULL, 0, race_garbage, s)) != TT_OK)
+            if (tt_release(t, tt_foreign_new(t, NULL, 0, count_into, &s->garbage_runs)) != TT_OK)
                 __atomic_fetch_add(&s->bad, 1, __ATOMIC_RELAXED);
             s->garbage_made++;
         }
@@ -1725,20 +1721,13 @@ static void *pair_second(void *arg)
  * another thread must register them (its stop drains the rings), not
  * sweep them unregistered. */
 static int region_made, region_runs;
-static void region_cleanup(tt_thread *t, tt_ref obj, void *env)
-{
-    (void)t;
-    (void)obj;
-    (void)env;
-    __atomic_fetch_add(&region_runs, 1, __ATOMIC_RELAXED);
-}
 static void *region_maker(void *arg)
 {
     struct prod_share *s = arg;
     tt_thread *t = tt_thread_attach(s->h);
     if (!t) return NULL;
-    (void)tt_release(t, tt_foreign_new(t, NULL, 1, region_cleanup, NULL)); /* registers the function */
-    for (int i = 0; i < 50; i++) (void)tt_foreign_new(t, NULL, 0, region_cleanup, NULL);
+    (void)tt_release(t, tt_foreign_new(t, NULL, 1, count_into, &region_runs)); /* registers the function */
+    for (int i = 0; i < 50; i++) (void)tt_foreign_new(t, NULL, 0, count_into, &region_runs);
     (void)tt_foreign_region_enter(t);
     pthread_mutex_lock(&pair_mu);
     region_made = 1;
