@@ -458,6 +458,76 @@ static void test_decommit_fails(void) { reuse_after_shrink(1); }
 static void test_decommit_missing(void) { reuse_after_shrink(2); }
 
 /* Hooks are copied at open: the caller's struct may go away. */
+/* A drain of the threads' registration rings (tt_foreign_new without the
+ * lock) that cannot grow the cleanup log. The log is filled to a few
+ * entries short of its first capacity by objects registered under the
+ * lock, then 200 objects are made without it and dropped, and every page
+ * reserve fails: the collection cannot put them in the log, so it keeps
+ * them alive instead (swept, their cleanups would be lost and their slots
+ * reused by the allocations that follow). Once pages come back, a
+ * collection registers and finalizes each of them exactly once. */
+enum { RING_HELD = 1014, RING_MADE = 200 };
+struct ring_fill {
+    tt_ref a, b, c, d; /* a foreign object's size */
+};
+static const tt_type ring_fill_type = TT_TYPE_INIT(struct ring_fill, a, b, c, d);
+static int ring_runs[RING_MADE];
+static int ring_bad;
+static void ring_cleanup(tt_thread *t, tt_ref obj, void *env)
+{
+    (void)t;
+    (void)obj;
+    int *slot = env;
+    if (slot >= ring_runs && slot < ring_runs + RING_MADE)
+        (*slot)++;
+    else if (env)
+        ring_bad++;
+}
+
+static void test_ring_drain_without_memory(void)
+{
+    struct pages *pg = pg_new();
+    tt_page_hooks hooks;
+    tt_config cfg;
+    pg_config(pg, &hooks, &cfg);
+    cfg.checked = TT_CHECKED_OFF; /* the unlocked creation is the unchecked one */
+    tt_heap *h = tt_heap_open(&cfg);
+    tt_thread *t = h ? tt_thread_attach(h) : NULL;
+    REQUIRE(t != NULL);
+    memset(ring_runs, 0, sizeof ring_runs);
+    ring_bad = 0;
+    tt_frame f = tt_frame_push(t, 1);
+    tt_local held = tt_local_new(t, tt_alloc_array(t, &tt_refs_type, RING_HELD));
+    /* 1 external byte each: the locked path, one log entry each. */
+    for (int i = 0; i < RING_HELD; i++)
+        tt_array_set(t, tt_local_get(t, held), (size_t)i, tt_foreign_new(t, NULL, 1, ring_cleanup, NULL));
+    tt_stats st = tt_test_stats(h);
+    CHECK_EQU(st.cleanups_live, RING_HELD);
+    /* Fewer than a ring holds (256): all of them wait for the next lock. */
+    for (int i = 0; i < RING_MADE; i++) (void)tt_foreign_new(t, NULL, 0, ring_cleanup, &ring_runs[i]);
+    pg->fail_at = pg->reserves + 1;
+    pg->persistent = 1;
+    CHECK_EQ(tt_collect(t), TT_OK);
+    CHECK(pg->injected > 0);
+    st = tt_test_stats(h);
+    CHECK_CMPU(st.cleanups_live, <, RING_HELD + RING_MADE); /* some still wait */
+    /* Reuse what a collection frees, with objects of their size. */
+    for (int i = 0; i < 2000; i++) (void)tt_alloc(t, &ring_fill_type);
+    pg->fail_at = 0;
+    pg->persistent = 0;
+    CHECK_EQ(tt_collect(t), TT_OK);
+    tt_run_finalizers(t, 0);
+    int once = 0;
+    for (int i = 0; i < RING_MADE; i++) once += ring_runs[i] == 1;
+    CHECK_EQ(once, RING_MADE);
+    CHECK_EQ(ring_bad, 0);
+    tt_frame_pop(t, f, TT_NO_LOCAL);
+    tt_thread_detach(t);
+    tt_heap_close(h);
+    CHECK_EQ(pg->errors, 0);
+    free(pg);
+}
+
 static void test_hooks_copied(void)
 {
     struct pages *pg = pg_new();
@@ -543,6 +613,7 @@ int main(void)
     RUN(test_huge_pages_offered);
     RUN(test_hooks_account);
     RUN(test_hooks_copied);
+    RUN(test_ring_drain_without_memory);
     RUN(test_decommit_zeroes);
     RUN(test_decommit_fails);
     RUN(test_decommit_missing);
